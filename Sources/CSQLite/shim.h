@@ -1,0 +1,6 @@
+#ifndef TESSERA_CSQLITE_SHIM_H
+#define TESSERA_CSQLITE_SHIM_H
+#include <sqlite3.h>
+/* SQLITE_TRANSIENT is a function-pointer cast macro Swift cannot import. */
+static inline sqlite3_destructor_type tessera_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+#endif

@@ -1,0 +1,78 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import TesseraCore
+public import TesseraStore
+import TesseraJOSE
+
+/// The OAuth side of one broker instance, wired in one place (STYLE.md rule 3).
+public struct Broker: Sendable {
+    public let settings: BrokerSettings
+    public let store: any TesseraStore
+    public let keyRing: KeyRing
+    public let tokenEndpoint: TokenEndpoint
+    public let introspection: IntrospectionEndpoint
+    public let revocation: RevocationEndpoint
+    public let accessTokens: AccessTokenVerifier
+    public let clock: any WallClock
+
+    public init(settings: BrokerSettings, store: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
+                throttle: AuthFailureThrottle = AuthFailureThrottle()) {
+        self.settings = settings
+        self.store = store
+        self.keyRing = keyRing
+        self.clock = clock
+        let authenticator = ClientAuthenticator(
+            clients: store.clients, replay: store.replay, throttle: throttle,
+            assertionAudiences: [settings.tokenEndpoint, settings.issuer])
+        accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, store: store)
+        tokenEndpoint = TokenEndpoint(
+            settings: settings, store: store, authenticator: authenticator, handlers: [ClientCredentialsGrant()],
+            minter: AccessTokenMinter(keyRing: keyRing, issuer: settings.issuer), clock: clock)
+        introspection = IntrospectionEndpoint(authenticator: authenticator, verifier: accessTokens, auditStore: store.audit, clock: clock)
+        revocation = RevocationEndpoint(authenticator: authenticator, verifier: accessTokens, store: store, clock: clock)
+    }
+}
+
+/// Background upkeep: picks up key rotations done by another process (`tessera keys rotate`)
+/// within a second, and purges expired one-time values and token records.
+public struct BrokerUpkeepService: Service {
+    private let broker: Broker
+    private let logger: Logger
+    private let keyPollInterval: Duration
+
+    public init(broker: Broker, logger: Logger, keyPollInterval: Duration = .seconds(1)) {
+        self.broker = broker
+        self.logger = logger
+        self.keyPollInterval = keyPollInterval
+    }
+
+    public func run() async throws {
+        var ticks = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await Task.sleep(for: keyPollInterval)
+            } catch {
+                return
+            }
+            do {
+                if try broker.keyRing.reloadIfChanged() {
+                    logger.notice("signing keys reloaded", metadata: ["active_kid": "\(broker.keyRing.activeKey.kid)"])
+                }
+            } catch {
+                logger.error("signing keys could not be reloaded; keeping the previous set", metadata: ["error": "\(error)"])
+            }
+            ticks += 1
+            if ticks % 300 == 0 {
+                let now = broker.clock.now
+                do {
+                    let replay = try await broker.store.replay.purgeExpired(before: now)
+                    let tokens = try await broker.store.tokens.purgeExpired(before: now.addingTimeInterval(-3600))
+                    logger.debug("purged expired records", metadata: ["replay": "\(replay)", "tokens": "\(tokens)"])
+                } catch {
+                    logger.warning("purge failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

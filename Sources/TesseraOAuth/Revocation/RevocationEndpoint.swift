@@ -1,0 +1,77 @@
+public import Foundation
+public import TesseraCore
+public import TesseraStore
+
+/// `POST /oauth2/revoke` (RFC 7009).
+///
+/// A client revokes tokens issued to it; the token and every token exchanged from it become
+/// inactive at once. An invalid, expired, unknown or other-tenant token is answered 200 with
+/// nothing done (§2.2), so the endpoint cannot be used to probe for tokens. A token of the same
+/// tenant but another client is refused (§2.1) with `unauthorized_client`.
+public struct RevocationEndpoint: Sendable {
+    private let authenticator: ClientAuthenticator
+    private let verifier: AccessTokenVerifier
+    private let store: any TesseraStore
+    private let audit: AuditTrail
+    private let clock: any WallClock
+
+    public init(authenticator: ClientAuthenticator, verifier: AccessTokenVerifier, store: any TesseraStore, clock: any WallClock) {
+        self.authenticator = authenticator
+        self.verifier = verifier
+        self.store = store
+        self.audit = AuditTrail(store: store.audit)
+        self.clock = clock
+    }
+
+    public func handle(_ request: TokenRequest) async throws(OAuthError) {
+        let now = clock.now
+        let caller: OAuthClient
+        do throws(OAuthError) {
+            let presented = try PresentedClientCredentials(authorization: request.authorization, form: request.form)
+            caller = try await authenticator.authenticate(presented, sourceAddress: request.sourceAddress, now: now)
+        } catch {
+            guard error.code != .temporarilyUnavailable else { throw error }
+            throw await audit.refusal(error, action: "token.revoked", tenant: nil, clientID: nil, traceID: request.traceID, now: now)
+        }
+        guard let token = request.form["token"] else {
+            throw await audit.refusal(
+                .invalidRequest("token is missing"), action: "token.revoked", tenant: caller.tenantID.rawValue,
+                clientID: caller.clientID, traceID: request.traceID, now: now)
+        }
+        let verified: VerifiedAccessToken
+        do throws(AccessTokenVerifier.Failure) {
+            verified = try verifier.verifySignature(token, now: now)
+        } catch {
+            // RFC 7009 §2.2: an invalid token is not an error for the caller.
+            try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: token invalid or expired", jti: nil, request: request, now: now))
+            return
+        }
+        guard verified.tenantID == caller.tenantID else {
+            try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: token unknown here", jti: nil, request: request, now: now))
+            return
+        }
+        guard verified.clientID == caller.clientID else {
+            throw await audit.refusal(
+                .unauthorizedClient(reason: "token was issued to another client"), action: "token.revoked",
+                tenant: caller.tenantID.rawValue, clientID: caller.clientID, traceID: request.traceID, now: now)
+        }
+        do {
+            let outcome = try await store.tokens.revoke(
+                jti: verified.jti, tenant: caller.tenantID, at: now,
+                audit: event(caller, outcome: .success, reason: "revoked by its client", jti: verified.jti, request: request, now: now))
+            if outcome == .unknown {
+                try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: not recorded", jti: verified.jti, request: request, now: now))
+            }
+        } catch let error as OAuthError {
+            throw error
+        } catch {
+            throw .unavailable(reason: "revocation failed: \(error)")
+        }
+    }
+
+    private func event(_ caller: OAuthClient, outcome: AuditEvent.Outcome, reason: String, jti: String?, request: TokenRequest, now: Date) -> AuditEvent {
+        AuditEvent(
+            ts: now, tenant: caller.tenantID.rawValue, actor: .client(caller.clientID), clientID: caller.clientID,
+            action: "token.revoked", outcome: outcome, reason: reason, jti: jti, traceID: request.traceID)
+    }
+}

@@ -1,0 +1,41 @@
+public import TesseraCore
+public import TesseraJOSE
+
+/// A token endpoint request as the HTTP layer hands it over: parsed, but nothing checked yet.
+public struct TokenRequest: Sendable {
+    public let form: FormParameters
+    public let authorization: String?
+    public let sourceAddress: String?
+    public let traceID: String
+
+    public init(form: FormParameters, authorization: String?, sourceAddress: String?, traceID: String) {
+        self.form = form
+        self.authorization = authorization
+        self.sourceAddress = sourceAddress
+        self.traceID = traceID
+    }
+}
+
+/// RFC 6749 §5.1 successful response.
+public struct TokenResponse: Sendable, Encodable {
+    public let accessToken: String
+    public let tokenType: String
+    public let expiresIn: Int
+    public let scope: String?
+    public let issuedTokenType: String?
+
+    /// The response members as JSON, absent optionals omitted.
+    public var jsonObject: [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "access_token": .string(accessToken), "token_type": .string(tokenType), "expires_in": .number(Double(expiresIn)),
+        ]
+        if let scope { object["scope"] = .string(scope) }
+        if let issuedTokenType { object["issued_token_type"] = .string(issuedTokenType) }
+        return object
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in", scope
+        case issuedTokenType = "issued_token_type"
+    }
+}

@@ -1,0 +1,115 @@
+public import Foundation
+public import TesseraCore
+
+/// A stored audit record: the event's canonical JSON exactly as it was hashed, and the chain links.
+public struct AuditRecord: Sendable, Hashable {
+    public let seq: Int64
+    /// Canonical JSON of the event (sorted keys). Hashed as stored, byte for byte.
+    public let body: [UInt8]
+    public let prevHash: String
+    public let hash: String
+
+    public init(seq: Int64, body: [UInt8], prevHash: String, hash: String) {
+        self.seq = seq
+        self.body = body
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
+    /// One JSON line for export: the event's fields plus `seq`, `prev_hash` and `hash`.
+    public var jsonLine: String {
+        var text = String(decoding: body.dropLast(), as: UTF8.self)
+        text += ",\"seq\":\(seq),\"prev_hash\":\"\(prevHash)\",\"hash\":\"\(hash)\"}"
+        return text
+    }
+}
+
+public struct AuditHead: Sendable, Hashable {
+    public let seq: Int64
+    public let hash: String
+    public init(seq: Int64, hash: String) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
+/// The hash chain: `hash = SHA-256(prev_hash ‖ "\n" ‖ body)`, the first record chained to
+/// `genesis`. Changing, removing or reordering any record breaks a link.
+public enum AuditChain {
+    public static let genesis = String(repeating: "0", count: 64)
+
+    public static func encode(_ event: AuditEvent) -> [UInt8] {
+        // Encoding a value type of strings, dates and enums cannot fail.
+        Array(try! encoder.encode(event))
+    }
+
+    public static func hash(prev: String, body: [UInt8]) -> String {
+        Secrets.sha256Hex(Array(prev.utf8) + [0x0A] + body)
+    }
+
+    public enum Finding: Sendable, Equatable, CustomStringConvertible {
+        case intact(count: Int64)
+        /// The first record that does not hold, and why.
+        case broken(seq: Int64, reason: String)
+
+        public var description: String {
+            switch self {
+            case .intact(let count): "audit chain intact: \(count) records"
+            case .broken(let seq, let reason): "audit chain broken at record \(seq): \(reason)"
+            }
+        }
+    }
+
+    /// Walks the whole log in pages, checking each link, the sequence, and the remembered head.
+    public static func verify(_ store: any AuditStore, pageSize: Int = 1000) async throws -> Finding {
+        var previousHash = genesis
+        var previousSeq: Int64 = 0
+        var count: Int64 = 0
+        while true {
+            let page = try await store.records(after: previousSeq, limit: pageSize)
+            if page.isEmpty { break }
+            for record in page {
+                if record.seq != previousSeq + 1 {
+                    return .broken(seq: record.seq, reason: "sequence gap after \(previousSeq): a record was removed")
+                }
+                if record.prevHash != previousHash {
+                    return .broken(seq: record.seq, reason: "prev_hash does not match the previous record")
+                }
+                if hash(prev: record.prevHash, body: record.body) != record.hash {
+                    return .broken(seq: record.seq, reason: "content does not match its hash: the record was changed")
+                }
+                previousHash = record.hash
+                previousSeq = record.seq
+                count += 1
+            }
+        }
+        let head = try await store.head()
+        switch head {
+        case nil where count == 0:
+            return .intact(count: 0)
+        case let head? where head.seq == previousSeq && head.hash == previousHash:
+            return .intact(count: count)
+        case let head?:
+            return .broken(seq: min(head.seq, previousSeq + 1), reason: "the log ends at \(previousSeq) but its head says \(head.seq): records were removed from the end")
+        case nil:
+            return .broken(seq: 1, reason: "records exist but the head is missing")
+        }
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamps.format(date))
+        }
+        return encoder
+    }()
+}
+
+/// RFC 3339 timestamps with milliseconds, UTC.
+public enum Timestamps {
+    public static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}

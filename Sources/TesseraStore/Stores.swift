@@ -1,0 +1,67 @@
+public import Foundation
+public import TesseraCore
+
+// Store protocols, one per aggregate (STYLE.md rule 8). Every state change takes the audit event
+// that records it and commits both in one transaction: there is never a grant, a revocation or a
+// new client without its audit record, nor an audit record for something that did not happen.
+
+public protocol TenantStore: Sendable {
+    /// Throws `alreadyExists` when the id is taken.
+    func create(_ tenant: Tenant, audit: AuditEvent) async throws
+    func get(_ id: TenantID) async throws -> Tenant?
+    func list() async throws -> [Tenant]
+}
+
+public protocol ClientStore: Sendable {
+    /// Throws `alreadyExists` when the client id is taken, `notFound` when the tenant does not exist.
+    func create(_ client: OAuthClient, audit: AuditEvent) async throws
+    func get(clientID: String) async throws -> OAuthClient?
+    /// Clients of one tenant, or of every tenant when `tenant` is nil; ordered by creation.
+    func list(tenant: TenantID?) async throws -> [OAuthClient]
+    /// Marks the client disabled. Throws `notFound`. Disabling twice keeps the first date.
+    func disable(clientID: String, at: Date, audit: AuditEvent) async throws
+}
+
+public protocol TokenStore: Sendable {
+    /// Records an issued access token together with its `token.issued` audit event.
+    func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws
+    func get(jti: String) async throws -> IssuedToken?
+    /// Revokes a token of `tenant` and every token exchanged from it, recursively.
+    /// A token of another tenant is `.unknown`: tenants never see each other's tokens.
+    func revoke(jti: String, tenant: TenantID, at: Date, audit: AuditEvent) async throws -> RevocationOutcome
+    func isRevoked(jti: String) async throws -> Bool
+    /// Forgets issued and revoked records whose tokens expired before `before`.
+    func purgeExpired(before: Date) async throws -> Int
+}
+
+/// One-time values: client-assertion `jti`s, DPoP proof `jti`s, SAML assertion IDs, request IDs.
+public protocol ReplayStore: Sendable {
+    /// Atomically records `id` in `namespace` unless already present and unexpired.
+    /// Returns true on first use, false on a replay.
+    func consume(namespace: String, id: String, expiresAt: Date, now: Date) async throws -> Bool
+    func purgeExpired(before: Date) async throws -> Int
+}
+
+public protocol AuditStore: Sendable {
+    /// Appends an event that stands on its own (a denial, an authentication failure, an introspection).
+    @discardableResult
+    func append(_ event: AuditEvent) async throws -> AuditRecord
+    /// Records in chain order with `seq > after`, at most `limit`.
+    func records(after: Int64, limit: Int) async throws -> [AuditRecord]
+    /// The last record's sequence number and hash as the store remembers them separately from the
+    /// records, so that truncating the tail is detected too. Nil for an empty log.
+    func head() async throws -> AuditHead?
+}
+
+/// Everything a broker instance persists, one protocol per aggregate.
+public protocol TesseraStore: Sendable {
+    var tenants: any TenantStore { get }
+    var clients: any ClientStore { get }
+    var tokens: any TokenStore { get }
+    var replay: any ReplayStore { get }
+    var audit: any AuditStore { get }
+    /// Cheap liveness check of the backend for `/readyz`.
+    func ping() async throws
+    /// Waits for pending writes, then closes.
+    func close() async
+}

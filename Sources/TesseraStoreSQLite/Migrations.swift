@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+
+/// One schema change. Versions are applied in order, each in its own transaction, and recorded in
+/// `schema_migrations`; a migration, once released, is never edited: a change is a new version.
+struct Migration: Sendable {
+    let version: Int64
+    let summary: String
+    let sql: String
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 1, summary: "tenants, clients, issued tokens, replay, audit log",
+            sql: """
+                CREATE TABLE tenants (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    domains TEXT NOT NULL,            -- JSON array of strings
+                    created_at INTEGER NOT NULL       -- Unix milliseconds, like every date here
+                ) STRICT;
+
+                CREATE TABLE clients (
+                    client_id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+                    name TEXT NOT NULL,
+                    auth_method TEXT NOT NULL,
+                    secret_hash BLOB,
+                    jwks TEXT,
+                    scopes TEXT NOT NULL,             -- canonical ScopeSet text
+                    grant_types TEXT NOT NULL,        -- sorted, space-separated
+                    dpop TEXT NOT NULL,
+                    may_introspect INTEGER NOT NULL,
+                    disabled_at INTEGER,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX clients_by_tenant ON clients (tenant_id, created_at);
+                CREATE INDEX clients_by_creation ON clients (created_at);
+
+                CREATE TABLE issued_tokens (
+                    jti TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    scopes TEXT NOT NULL,             -- scope tokens, space-separated, in order
+                    issued_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    parent_jti TEXT,
+                    revoked_at INTEGER
+                ) STRICT;
+                CREATE INDEX issued_tokens_by_parent ON issued_tokens (parent_jti) WHERE parent_jti IS NOT NULL;
+                CREATE INDEX issued_tokens_by_expiry ON issued_tokens (expires_at);
+
+                CREATE TABLE replay (
+                    namespace TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (namespace, id)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX replay_by_expiry ON replay (expires_at);
+
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY,
+                    body BLOB NOT NULL,               -- canonical JSON of the event, hashed as stored
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                ) STRICT;
+                -- Defence in depth only: whoever can write the file can drop these; the hash chain
+                -- is what detects them.
+                CREATE TRIGGER audit_is_append_only_on_update BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_is_append_only_on_delete BEFORE DELETE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+                -- The head, kept apart from the records so that cutting off the tail is detected.
+                CREATE TABLE audit_head (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                ) STRICT;
+                """)
+    ]
+
+    static var latestVersion: Int64 { all.last?.version ?? 0 }
+
+    /// Brings the database up to `latestVersion`. Safe when another process migrates at the same
+    /// time: each version is re-checked inside its own write transaction.
+    static func apply(on connection: SQLiteConnection, logger: Logger) throws {
+        try connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT")
+        let found = try currentVersion(connection)
+        guard found <= latestVersion else {
+            throw SQLiteStoreError.schemaTooNew(found: found, supported: latestVersion)
+        }
+        for migration in all where migration.version > found {
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                let newest = try currentVersion(connection)
+                guard newest <= latestVersion else {
+                    throw SQLiteStoreError.schemaTooNew(found: newest, supported: latestVersion)
+                }
+                if newest < migration.version {
+                    try connection.execute(migration.sql)
+                    try connection.run(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                        [.integer(migration.version), .date(Date())])
+                    logger.info(
+                        "sqlite migration applied",
+                        metadata: ["schema.version": "\(migration.version)", "summary": "\(migration.summary)"])
+                }
+                try connection.execute("COMMIT")
+            } catch {
+                if !connection.isAutocommit { try? connection.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    static func currentVersion(_ connection: SQLiteConnection) throws -> Int64 {
+        let newest = try connection.queryOne("SELECT MAX(version) FROM schema_migrations") { $0.optionalInt64(0) }
+        return newest.flatMap { $0 } ?? 0
+    }
+}

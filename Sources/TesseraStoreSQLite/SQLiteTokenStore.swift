@@ -1,0 +1,89 @@
+import Foundation
+import TesseraCore
+import TesseraStore
+
+struct SQLiteTokenStore: TokenStore {
+    let store: SQLiteStore
+
+    private static let columns = "jti, tenant_id, client_id, subject, scopes, issued_at, expires_at, parent_jti"
+
+    /// Refuses (`.conflict`) a token exchanged from a parent that is already revoked: the check
+    /// runs in the writer, after any revocation that committed before, so a grant racing a
+    /// revocation cannot leave a live child of a revoked parent.
+    func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws {
+        // Scope tokens never contain a space (RFC 6749 §3.3), which makes a space a safe separator.
+        guard !token.scopes.contains(where: { $0.isEmpty || $0.contains(" ") }) else {
+            throw StoreError.conflict("a scope token is empty or contains a space")
+        }
+        let body = AuditChain.encode(audit)
+        let values: [SQLValue] = [
+            .text(token.jti), .text(token.tenantID.rawValue), .text(token.clientID), .text(token.subject),
+            .text(token.scopes.joined(separator: " ")), .date(token.issuedAt), .date(token.expiresAt), .text(token.parentJTI),
+        ]
+        try await store.write("token.record") { transaction in
+            if let parent = token.parentJTI {
+                let parentRevoked = try transaction.connection.queryOne(
+                    "SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1", [.text(parent)]
+                ) { $0.bool(0) }
+                if parentRevoked == true { throw StoreError.conflict("the parent token is revoked") }
+            }
+            try transaction.connection.run(
+                "INSERT INTO issued_tokens (\(Self.columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", values)
+            _ = try transaction.appendAudit(body: body)
+        }
+    }
+
+    func get(jti: String) async throws -> IssuedToken? {
+        try store.read { connection in
+            try connection.queryOne("SELECT \(Self.columns) FROM issued_tokens WHERE jti = ?1", [.text(jti)]) { row in
+                guard let tenantID = TenantID(row.text(1)) else { throw StoreError.unavailable("a stored token cannot be read") }
+                return IssuedToken(
+                    jti: row.text(0), tenantID: tenantID, clientID: row.text(2), subject: row.text(3),
+                    scopes: row.text(4).split(separator: " ").map(String.init), issuedAt: row.date(5), expiresAt: row.date(6),
+                    parentJTI: row.optionalText(7))
+            }
+        }
+    }
+
+    /// Revokes the token and, through `parent_jti`, every descendant of the same tenant that is
+    /// not revoked yet. Writes the audit record only when something was revoked: `.unknown` and
+    /// `.alreadyRevoked` change nothing, and the log holds no record of what did not happen.
+    func revoke(jti: String, tenant: TenantID, at date: Date, audit: AuditEvent) async throws -> RevocationOutcome {
+        let body = AuditChain.encode(audit)
+        return try await store.write("token.revoke") { transaction -> RevocationOutcome in
+            let found = try transaction.connection.queryOne(
+                "SELECT tenant_id, revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1", [.text(jti)]
+            ) { row in (tenant: row.text(0), revoked: row.bool(1)) }
+            guard let found, found.tenant == tenant.rawValue else { return .unknown }
+            if found.revoked { return .alreadyRevoked }
+            let revoked = try transaction.connection.query(
+                """
+                WITH RECURSIVE lineage (jti) AS (
+                    SELECT ?1
+                    UNION
+                    SELECT child.jti FROM issued_tokens AS child JOIN lineage ON child.parent_jti = lineage.jti
+                    WHERE child.tenant_id = ?2
+                )
+                UPDATE issued_tokens SET revoked_at = ?3
+                WHERE jti IN (SELECT jti FROM lineage) AND revoked_at IS NULL
+                RETURNING jti
+                """,
+                [.text(jti), .text(tenant.rawValue), .date(date)]
+            ) { $0.text(0) }
+            _ = try transaction.appendAudit(body: body)
+            return .revoked(descendants: revoked.filter { $0 != jti }.sorted())
+        }
+    }
+
+    func isRevoked(jti: String) async throws -> Bool {
+        try store.read { connection in
+            try connection.queryOne("SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1", [.text(jti)]) { $0.bool(0) }
+        } ?? false
+    }
+
+    func purgeExpired(before date: Date) async throws -> Int {
+        try await store.write("token.purge") { transaction in
+            try transaction.connection.run("DELETE FROM issued_tokens WHERE expires_at < ?1", [.date(date)])
+        }
+    }
+}

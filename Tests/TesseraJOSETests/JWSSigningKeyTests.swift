@@ -1,0 +1,157 @@
+import TesseraJOSE
+import XCTest
+
+final class JWSSigningKeyTests: XCTestCase {
+    /// A signing key for `alg`; RSA ones restore the shared test key under that algorithm.
+    private func signingKey(_ alg: JWSAlgorithm) throws -> JWSSigningKey {
+        guard alg.rawValue.hasPrefix("RS") || alg.rawValue.hasPrefix("PS") else { return try JWSSigningKey.generate(alg) }
+        guard case .object(var members) = Fixtures.rsaKey.privateJWK else { throw JOSEError.malformed("test") }
+        members["alg"] = .string(alg.rawValue)
+        return try JWSSigningKey(privateJWK: .object(members))
+    }
+
+    func testSignsAndVerifiesWithEveryAlgorithm() throws {
+        for alg in JWSAlgorithm.allCases {
+            let signer = try signingKey(alg)
+            XCTAssertEqual(signer.algorithm, alg)
+            let token = try signer.signCompact(claims: Fixtures.claims, typ: "JWT")
+            let jws = try CompactJWS(parsing: token)
+            XCTAssertEqual(jws.header.raw, ["alg": .string(alg.rawValue), "kid": .string(signer.kid), "typ": "JWT"])
+            let key = try JWSVerificationKey(jwk: signer.publicJWK)
+            XCTAssertEqual(try jws.verify(with: key, allowed: [alg]), Fixtures.claims, "\(alg)")
+            // A flipped bit anywhere in the signature is refused.
+            var signature = jws.signature
+            signature[signature.count / 2] ^= 0x01
+            XCTAssertFalse(key.isValidSignature(signature, for: jws.signingInput, alg: alg), "\(alg)")
+        }
+    }
+
+    func testGeneratesTheDocumentedKeySizes() throws {
+        let expectations: [(JWSAlgorithm, String, String?, Int)] = [
+            (.ES256, "EC", "P-256", 32), (.ES384, "EC", "P-384", 48), (.EdDSA, "OKP", "Ed25519", 32),
+        ]
+        for (alg, kty, crv, coordinateBytes) in expectations {
+            let jwk = try JWSSigningKey.generate(alg).publicJWK
+            XCTAssertEqual(jwk.kty, kty)
+            XCTAssertEqual(jwk.crv, crv)
+            XCTAssertEqual(Base64URL.decode(jwk.x ?? "")?.count, coordinateBytes)
+        }
+        XCTAssertEqual(Base64URL.decode(Fixtures.rsaKey.publicJWK.n ?? "")?.count, 3072 / 8)
+        XCTAssertEqual(Fixtures.rsaKey.publicJWK.e, "AQAB")
+    }
+
+    func testKidDefaultsToTheRFC7638ThumbprintOfThePublicKey() throws {
+        let key = try JWSSigningKey.generate(.ES256)
+        XCTAssertEqual(key.kid, key.publicJWK.thumbprint())
+        XCTAssertEqual(try JWSSigningKey.generate(.EdDSA, kid: "chosen").kid, "chosen")
+    }
+
+    func testPublicJWKCarriesKidUseAndAlgAndNoPrivateMaterial() throws {
+        let key = try JWSSigningKey.generate(.ES384, kid: "k1")
+        XCTAssertEqual(key.publicJWK.kid, "k1")
+        XCTAssertEqual(key.publicJWK.use, "sig")
+        XCTAssertEqual(key.publicJWK.alg, "ES384")
+        XCTAssertEqual(try JWK(json: key.publicJWK.json), key.publicJWK)
+        XCTAssertNil(key.publicJWK.json["d"])
+    }
+
+    func testPrivateJWKRestoresAnEquivalentKey() throws {
+        for alg in [JWSAlgorithm.ES256, .ES384, .EdDSA, .PS384] {
+            let original = try signingKey(alg)
+            let restored = try JWSSigningKey(privateJWK: original.privateJWK)
+            XCTAssertEqual(restored.algorithm, original.algorithm)
+            XCTAssertEqual(restored.kid, original.kid)
+            XCTAssertEqual(restored.publicJWK, original.publicJWK)
+            XCTAssertEqual(restored.privateJWK, original.privateJWK)
+            let token = try restored.signCompact(claims: Fixtures.claims, typ: nil)
+            XCTAssertNoThrow(try CompactJWS(parsing: token).verify(with: JWSVerificationKey(jwk: original.publicJWK), allowed: [alg]))
+        }
+    }
+
+    func testRestoresTheRFC7515AppendixA3PrivateKey() throws {
+        guard case .object(var members) = Fixtures.rfc7515A3PublicJWK else { return XCTFail() }
+        members["d"] = .string(Fixtures.rfc7515A3PrivateD)
+        let key = try JWSSigningKey(privateJWK: .object(members))
+        XCTAssertEqual(key.algorithm, .ES256)
+        XCTAssertEqual(key.publicJWK.x, members["x"]?.stringValue)
+        XCTAssertEqual(key.publicJWK.y, members["y"]?.stringValue)
+        let token = try key.signCompact(claims: Fixtures.claims, typ: nil)
+        XCTAssertNoThrow(try CompactJWS(parsing: token).verify(with: JWSVerificationKey(json: Fixtures.rfc7515A3PublicJWK), allowed: [.ES256]))
+    }
+
+    func testRestoresTheRFC8037PrivateKeyAndReproducesItsSignature() throws {
+        let key = try JWSSigningKey(privateJWK: Fixtures.rfc8037PrivateJWK)
+        XCTAssertEqual(key.algorithm, .EdDSA)
+        XCTAssertEqual(key.kid, Fixtures.rfc8037Thumbprint)
+        let parts = Fixtures.rfc8037Token.split(separator: ".")
+        let signature = try key.sign(Array((parts[0] + "." + parts[1]).utf8))
+        #if os(Linux)
+        // BoringSSL's Ed25519 is deterministic (RFC 8032 §5.1.6), so the RFC's bytes come back;
+        // Apple's CryptoKit randomises, hence the platform condition.
+        XCTAssertEqual(Base64URL.encode(signature), String(parts[2]))
+        #endif
+        XCTAssertTrue(try JWSVerificationKey(json: Fixtures.rfc8037PublicJWK)
+            .isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8), alg: .EdDSA))
+    }
+
+    func testRefusesAPrivateJWKWhosePublicMembersBelongToAnotherKey() throws {
+        let other = try JWSSigningKey.generate(.ES256)
+        guard case .object(var members) = Fixtures.rfc7515A3PublicJWK else { return XCTFail() }
+        members["d"] = other.privateJWK["d"]
+        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(members)))
+
+        guard case .object(var okp) = Fixtures.rfc8037PrivateJWK else { return XCTFail() }
+        okp["x"] = try JWSSigningKey.generate(.EdDSA).publicJWK.x.map(JSONValue.string)
+        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(okp)))
+    }
+
+    func testRefusesAnRSAPrivateJWKWithInconsistentOrMissingMembers() throws {
+        guard case .object(let members) = Fixtures.rsaKey.privateJWK else { return XCTFail() }
+        var wrongCRT = members
+        var dp = try XCTUnwrap(Base64URL.decode(members["dp"]!.stringValue!))
+        dp[dp.count - 1] ^= 0x02
+        wrongCRT["dp"] = .string(Base64URL.encode(dp))
+        XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(wrongCRT)))
+        for name in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
+            var missing = members
+            missing[name] = nil
+            XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(missing)), name)
+        }
+        var noAlg = members
+        noAlg["alg"] = nil
+        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(noAlg)))
+        var multiPrime = members
+        multiPrime["oth"] = []
+        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(multiPrime)))
+    }
+
+    func testRefusesAPrivateJWKWhoseAlgOrUseDoesNotFitTheKey() throws {
+        guard case .object(let members) = try JWSSigningKey.generate(.ES256).privateJWK else { return XCTFail() }
+        var wrongAlg = members
+        wrongAlg["alg"] = "ES384"
+        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(wrongAlg)))
+        var encryption = members
+        encryption["use"] = "enc"
+        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(encryption)))
+        XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: Fixtures.rfc7515A3PublicJWK))
+        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: ["kty": "oct", "k": "c2VjcmV0"]))
+    }
+
+    func testSignCompactRefusesExtraHeadersThatOverrideOrLeak() throws {
+        let key = try JWSSigningKey.generate(.ES256)
+        for name in ["alg", "kid", "typ", "b64"] {
+            XCTAssertJOSEErrorCase(.malformed(""), try key.signCompact(claims: [:], typ: nil, extraHeader: [name: "none"]), name)
+        }
+        XCTAssertJOSEError(.privateKeyMaterial, try key.signCompact(claims: [:], typ: nil, extraHeader: ["jwk": key.privateJWK]))
+    }
+
+    func testSignCompactProducesTheDocumentedHeaderAndPayloadBytes() throws {
+        let key = try JWSSigningKey.generate(.ES256, kid: "k")
+        let token = try key.signCompact(claims: ["b": 1, "a": "x"], typ: nil, extraHeader: ["nonce": "n"])
+        let parts = token.split(separator: ".")
+        XCTAssertEqual(parts.count, 3)
+        XCTAssertEqual(Base64URL.decode(parts[0]).map { String(decoding: $0, as: UTF8.self) }, #"{"alg":"ES256","kid":"k","nonce":"n"}"#)
+        XCTAssertEqual(Base64URL.decode(parts[1]).map { String(decoding: $0, as: UTF8.self) }, #"{"a":"x","b":1}"#)
+        XCTAssertEqual(Base64URL.decode(parts[2])?.count, 64, "ECDSA signatures are raw r||s")
+    }
+}

@@ -1,0 +1,79 @@
+import TesseraStore
+import TesseraStoreConformance
+import TesseraStoreSQLite
+import XCTest
+
+/// The shared store conformance suite, one test per check, each on a fresh database file.
+final class SQLiteConformanceTests: XCTestCase {
+    private var databases: TemporaryDatabases!
+
+    override func setUpWithError() throws {
+        databases = try TemporaryDatabases()
+    }
+
+    override func tearDown() {
+        databases?.remove()
+    }
+
+    /// Runs the conformance check named like the calling test method (`testTenantCreateGetList`
+    /// runs `tenantCreateGetList`).
+    private func check(_ function: String = #function) async throws {
+        var name = String(function.prefix { $0 != "(" }.dropFirst("test".count))
+        name = name.prefix(1).lowercased() + name.dropFirst()
+        guard let check = StoreConformance.checks.first(where: { $0.name == name }) else {
+            return XCTFail("no conformance check named \(name)")
+        }
+        let databases = self.databases!
+        let conformance = StoreConformance { try await databases.open(databases.newPath()) }
+        do {
+            try await check.run(conformance)
+        } catch let failure as ConformanceFailure {
+            XCTFail(failure.description)
+        }
+    }
+
+    static let checksWithTests: Set<String> = [
+        "pingAnswers", "tenantCreateGetList", "tenantDuplicateIsAlreadyExists", "clientCreateGetRoundTrips",
+        "clientListPerTenantAndAllInCreationOrder", "clientDuplicateIsAlreadyExists", "clientOfUnknownTenantIsNotFound",
+        "clientDisableKeepsFirstDate", "clientDisableUnknownIsNotFound", "tokenRecordGet", "tokenDuplicateJTIIsAlreadyExists",
+        "tokenRevokeRevokesDescendantsTwoLevelsDeep", "tokenRevokeOfMiddleTokenSparesItsAncestors",
+        "tokenRevokeAcrossTenantsIsUnknown", "tokenRevokeTwiceIsAlreadyRevoked", "tokenChildOfRevokedParentIsRefused",
+        "tokenPurgeExpired", "replayFirstUseThenReplay", "replayExpiredIDIsUsableAgain", "replayNamespacesAreIndependent",
+        "replayConcurrentConsumesHaveOneWinner", "replayPurgeExpired", "auditEveryMutationWritesOneRecord",
+        "auditFailedMutationsWriteNothing", "auditConcurrentAppendsFormOneChain", "auditConcurrentFailuresLeaveChainIntact",
+        "auditRecordsPageInOrder", "auditHeadMatchesLastRecord",
+    ]
+
+    func testEveryConformanceCheckHasATest() {
+        XCTAssertEqual(Set(StoreConformance.checks.map(\.name)), Self.checksWithTests)
+    }
+
+    func testPingAnswers() async throws { try await check() }
+    func testTenantCreateGetList() async throws { try await check() }
+    func testTenantDuplicateIsAlreadyExists() async throws { try await check() }
+    func testClientCreateGetRoundTrips() async throws { try await check() }
+    func testClientListPerTenantAndAllInCreationOrder() async throws { try await check() }
+    func testClientDuplicateIsAlreadyExists() async throws { try await check() }
+    func testClientOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testClientDisableKeepsFirstDate() async throws { try await check() }
+    func testClientDisableUnknownIsNotFound() async throws { try await check() }
+    func testTokenRecordGet() async throws { try await check() }
+    func testTokenDuplicateJTIIsAlreadyExists() async throws { try await check() }
+    func testTokenRevokeRevokesDescendantsTwoLevelsDeep() async throws { try await check() }
+    func testTokenRevokeOfMiddleTokenSparesItsAncestors() async throws { try await check() }
+    func testTokenRevokeAcrossTenantsIsUnknown() async throws { try await check() }
+    func testTokenRevokeTwiceIsAlreadyRevoked() async throws { try await check() }
+    func testTokenChildOfRevokedParentIsRefused() async throws { try await check() }
+    func testTokenPurgeExpired() async throws { try await check() }
+    func testReplayFirstUseThenReplay() async throws { try await check() }
+    func testReplayExpiredIDIsUsableAgain() async throws { try await check() }
+    func testReplayNamespacesAreIndependent() async throws { try await check() }
+    func testReplayConcurrentConsumesHaveOneWinner() async throws { try await check() }
+    func testReplayPurgeExpired() async throws { try await check() }
+    func testAuditEveryMutationWritesOneRecord() async throws { try await check() }
+    func testAuditFailedMutationsWriteNothing() async throws { try await check() }
+    func testAuditConcurrentAppendsFormOneChain() async throws { try await check() }
+    func testAuditConcurrentFailuresLeaveChainIntact() async throws { try await check() }
+    func testAuditRecordsPageInOrder() async throws { try await check() }
+    func testAuditHeadMatchesLastRecord() async throws { try await check() }
+}
