@@ -87,7 +87,8 @@ let package = Package(
         .target(
             name: "TesseraTesting",
             dependencies: [
-                "TesseraCore", "TesseraJOSE",
+                "TesseraCore", "TesseraJOSE", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),

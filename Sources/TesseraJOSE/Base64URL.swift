@@ -25,7 +25,8 @@ public enum Base64URL {
             var out = 0
             var position = 0
             while position + 3 <= input.count {
-                let chunk = UInt32(input[position]) << 16 | UInt32(input[position + 1]) << 8 | UInt32(input[position + 2])
+                let chunk =
+                    UInt32(input[position]) << 16 | UInt32(input[position + 1]) << 8 | UInt32(input[position + 2])
                 output[out] = alphabet[Int(chunk >> 18 & 0x3F)]
                 output[out + 1] = alphabet[Int(chunk >> 12 & 0x3F)]
                 output[out + 2] = alphabet[Int(chunk >> 6 & 0x3F)]

@@ -71,8 +71,10 @@ public struct JWK: Sendable, Hashable {
     /// The public members, plus `kid`, `use` and `alg` when set.
     public var json: JSONValue {
         var members: [String: JSONValue] = ["kty": .string(kty)]
-        for (name, value) in [("crv", crv), ("x", x), ("y", y), ("n", n), ("e", e),
-                              ("kid", kid), ("use", use), ("alg", alg)] {
+        for (name, value) in [
+            ("crv", crv), ("x", x), ("y", y), ("n", n), ("e", e),
+            ("kid", kid), ("use", use), ("alg", alg),
+        ] {
             if let value { members[name] = .string(value) }
         }
         return .object(members)

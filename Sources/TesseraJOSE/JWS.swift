@@ -36,7 +36,9 @@ public struct JWSHeader: Sendable {
                 guard case .string(let name) = entry, seen.insert(name).inserted else {
                     throw .malformed("JWS crit entry invalid")
                 }
-                guard !Self.registeredNames.contains(name) else { throw .malformed("JWS crit lists a registered header") }
+                guard !Self.registeredNames.contains(name) else {
+                    throw .malformed("JWS crit lists a registered header")
+                }
                 guard understoodCritical.contains(name) else {
                     throw .unknownCriticalHeader("unknown critical header")
                 }
@@ -129,7 +131,9 @@ public struct CompactJWS: Sendable {
     /// 4. the payload is a JSON object under ``StrictJSON`` — else the parse error.
     ///
     /// Claims such as `exp`, `aud` and `iss` are not checked here; that is the caller's policy.
-    public func verify(with key: JWSVerificationKey, allowed: Set<JWSAlgorithm>) throws(JOSEError) -> [String: JSONValue] {
+    public func verify(with key: JWSVerificationKey, allowed: Set<JWSAlgorithm>) throws(JOSEError) -> [String:
+        JSONValue]
+    {
         guard allowed.contains(header.alg) else { throw .algorithmNotAllowed("alg not allowed") }
         guard key.jwk.canVerify(header.alg) else { throw .keyMismatch("key cannot verify this alg") }
         guard key.isValidSignature(signature, for: signingInput, alg: header.alg) else { throw .badSignature }

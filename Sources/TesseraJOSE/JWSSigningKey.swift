@@ -132,17 +132,23 @@ public struct JWSSigningKey: Sendable {
             (publicMembers, privateMembers) = Self.ecMembers(
                 curve: "P-384", publicRaw: key.publicKey.rawRepresentation, d: key.rawRepresentation)
         case .ed25519(let key):
-            publicMembers = ["kty": "OKP", "crv": "Ed25519", "x": .string(Base64URL.encode(key.publicKey.rawRepresentation))]
+            publicMembers = [
+                "kty": "OKP", "crv": "Ed25519", "x": .string(Base64URL.encode(key.publicKey.rawRepresentation)),
+            ]
             privateMembers = ["d": .string(Base64URL.encode(key.rawRepresentation))]
         case .rsa(let key):
             guard let components = PKCS1RSAPrivateKey(der: key.derRepresentation) else {
                 throw JOSEError.malformed("RSA key could not be exported")
             }
-            publicMembers = ["kty": "RSA", "n": .string(Base64URL.encode(components.n)),
-                             "e": .string(Base64URL.encode(components.e))]
+            publicMembers = [
+                "kty": "RSA", "n": .string(Base64URL.encode(components.n)),
+                "e": .string(Base64URL.encode(components.e)),
+            ]
             privateMembers = [:]
-            for (name, value) in [("d", components.d), ("p", components.p), ("q", components.q),
-                                  ("dp", components.dp), ("dq", components.dq), ("qi", components.qi)] {
+            for (name, value) in [
+                ("d", components.d), ("p", components.p), ("q", components.q),
+                ("dp", components.dp), ("dq", components.dq), ("qi", components.qi),
+            ] {
                 privateMembers[name] = .string(Base64URL.encode(value))
             }
         }
@@ -165,8 +171,10 @@ public struct JWSSigningKey: Sendable {
         let half = publicRaw.count / 2
         let x = publicRaw.prefix(half)
         let y = publicRaw.suffix(from: publicRaw.startIndex + half)
-        return (["kty": "EC", "crv": .string(curve), "x": .string(Base64URL.encode(x)), "y": .string(Base64URL.encode(y))],
-                ["d": .string(Base64URL.encode(d))])
+        return (
+            ["kty": "EC", "crv": .string(curve), "x": .string(Base64URL.encode(x)), "y": .string(Base64URL.encode(y))],
+            ["d": .string(Base64URL.encode(d))]
+        )
     }
 
     /// The full private JWK, with `kid`, `use` and `alg`. For sealed storage only: it is the

@@ -30,8 +30,9 @@ struct PKCS1RSAPrivateKey: Equatable {
             integers.append(unsigned)
         }
         guard sequence.isAtEnd else { return nil }
-        self.init(n: integers[0], e: integers[1], d: integers[2], p: integers[3], q: integers[4],
-                  dp: integers[5], dq: integers[6], qi: integers[7])
+        self.init(
+            n: integers[0], e: integers[1], d: integers[2], p: integers[3], q: integers[4],
+            dp: integers[5], dq: integers[6], qi: integers[7])
     }
 
     /// A DER INTEGER's content as an unsigned minimal octet string; `nil` if negative or zero.

@@ -4,8 +4,10 @@ import XCTest
 final class Base64URLTests: XCTestCase {
     func testEncodesRFC4648TestVectorsWithoutPadding() {
         // RFC 4648 §10, translated to the URL alphabet and stripped of padding.
-        let vectors = [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"),
-                       ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")]
+        let vectors = [
+            ("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy"),
+        ]
         for (plain, encoded) in vectors {
             XCTAssertEqual(Base64URL.encode(Array(plain.utf8)), encoded)
             XCTAssertEqual(Base64URL.decode(encoded), Array(plain.utf8))

@@ -64,7 +64,7 @@ enum Fixtures {
 }
 
 /// Asserts that `body` throws exactly `expected`.
-func XCTAssertJOSEError<T>(
+func assertThrowsJOSEError<T>(
     _ expected: JOSEError, _ body: @autoclosure () throws -> T, _ message: @autoclosure () -> String = "",
     file: StaticString = #filePath, line: UInt = #line
 ) {
@@ -79,7 +79,7 @@ func XCTAssertJOSEError<T>(
 }
 
 /// Asserts that `body` throws a JOSEError of the same case as `expected`, whatever its reason.
-func XCTAssertJOSEErrorCase<T>(
+func assertThrowsJOSEErrorCase<T>(
     _ expected: JOSEError, _ body: @autoclosure () throws -> T, _ message: @autoclosure () -> String = "",
     file: StaticString = #filePath, line: UInt = #line
 ) {

@@ -33,18 +33,18 @@ final class JWKTests: XCTestCase {
         for name in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
             guard case .object(var members) = Fixtures.rfc7638JWK else { return XCTFail() }
             members[name] = "AQAB"
-            XCTAssertJOSEError(.privateKeyMaterial, try JWK(json: .object(members)), name)
+            assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: .object(members)), name)
         }
-        XCTAssertJOSEError(.privateKeyMaterial, try JWK(json: Fixtures.rfc8037PrivateJWK))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: Fixtures.rfc8037PrivateJWK))
     }
 
     func testRefusesPrivateMembersEvenForUnknownKeyTypes() {
-        XCTAssertJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "future", "d": "AA"]))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "future", "d": "AA"]))
     }
 
     func testRefusesSymmetricKeys() {
-        XCTAssertJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "oct", "k": "c2VjcmV0"]))
-        XCTAssertJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "oct"]))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "oct", "k": "c2VjcmV0"]))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: ["kty": "oct"]))
     }
 
     func testReportsUnknownKeyTypesAndCurvesAsUnsupported() {
@@ -58,7 +58,7 @@ final class JWKTests: XCTestCase {
             ["kty": "RSA", "n": .string(rsaModulus(bits: 2047)), "e": "AQAB"],
         ]
         for key in keys {
-            XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWK(json: key), "\(key)")
+            assertThrowsJOSEErrorCase(.unsupportedAlgorithm(""), try JWK(json: key), "\(key)")
         }
     }
 
@@ -78,14 +78,17 @@ final class JWKTests: XCTestCase {
             ["kty": "OKP", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"],
             ["kty": "RSA", "e": "AQAB"],
             ["kty": "RSA", "n": .string(Fixtures.rfc7638Modulus)],
-            ["kty": "RSA", "n": .string(Base64URL.encode([0] + Base64URL.decode(Fixtures.rfc7638Modulus)!)), "e": "AQAB"],
+            [
+                "kty": "RSA", "n": .string(Base64URL.encode([0] + Base64URL.decode(Fixtures.rfc7638Modulus)!)),
+                "e": "AQAB",
+            ],
             ["kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AAEAAQ"],
             ["kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AQ"],
             ["kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AQAA"],
             ["kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AQEBAQE"],
         ]
         for key in keys {
-            XCTAssertJOSEErrorCase(.malformed(""), try JWK(json: key), "\(key)")
+            assertThrowsJOSEErrorCase(.malformed(""), try JWK(json: key), "\(key)")
         }
     }
 
@@ -94,10 +97,12 @@ final class JWKTests: XCTestCase {
         members["x5c"] = ["MIIB"]
         members["use"] = "sig"
         let jwk = try JWK(json: .object(members))
-        XCTAssertEqual(jwk.json, [
-            "kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
-            "use": "sig",
-        ])
+        XCTAssertEqual(
+            jwk.json,
+            [
+                "kty": "RSA", "n": .string(Fixtures.rfc7638Modulus), "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+                "use": "sig",
+            ])
         XCTAssertEqual(try JWK(json: jwk.json), jwk)
     }
 

@@ -4,7 +4,9 @@ import XCTest
 final class JWSSigningKeyTests: XCTestCase {
     /// A signing key for `alg`; RSA ones restore the shared test key under that algorithm.
     private func signingKey(_ alg: JWSAlgorithm) throws -> JWSSigningKey {
-        guard alg.rawValue.hasPrefix("RS") || alg.rawValue.hasPrefix("PS") else { return try JWSSigningKey.generate(alg) }
+        guard alg.rawValue.hasPrefix("RS") || alg.rawValue.hasPrefix("PS") else {
+            return try JWSSigningKey.generate(alg)
+        }
         guard case .object(var members) = Fixtures.rsaKey.privateJWK else { throw JOSEError.malformed("test") }
         members["alg"] = .string(alg.rawValue)
         return try JWSSigningKey(privateJWK: .object(members))
@@ -64,7 +66,9 @@ final class JWSSigningKeyTests: XCTestCase {
             XCTAssertEqual(restored.publicJWK, original.publicJWK)
             XCTAssertEqual(restored.privateJWK, original.privateJWK)
             let token = try restored.signCompact(claims: Fixtures.claims, typ: nil)
-            XCTAssertNoThrow(try CompactJWS(parsing: token).verify(with: JWSVerificationKey(jwk: original.publicJWK), allowed: [alg]))
+            XCTAssertNoThrow(
+                try CompactJWS(parsing: token).verify(with: JWSVerificationKey(jwk: original.publicJWK), allowed: [alg])
+            )
         }
     }
 
@@ -76,7 +80,9 @@ final class JWSSigningKeyTests: XCTestCase {
         XCTAssertEqual(key.publicJWK.x, members["x"]?.stringValue)
         XCTAssertEqual(key.publicJWK.y, members["y"]?.stringValue)
         let token = try key.signCompact(claims: Fixtures.claims, typ: nil)
-        XCTAssertNoThrow(try CompactJWS(parsing: token).verify(with: JWSVerificationKey(json: Fixtures.rfc7515A3PublicJWK), allowed: [.ES256]))
+        XCTAssertNoThrow(
+            try CompactJWS(parsing: token).verify(
+                with: JWSVerificationKey(json: Fixtures.rfc7515A3PublicJWK), allowed: [.ES256]))
     }
 
     func testRestoresTheRFC8037PrivateKeyAndReproducesItsSignature() throws {
@@ -86,23 +92,24 @@ final class JWSSigningKeyTests: XCTestCase {
         let parts = Fixtures.rfc8037Token.split(separator: ".")
         let signature = try key.sign(Array((parts[0] + "." + parts[1]).utf8))
         #if os(Linux)
-        // BoringSSL's Ed25519 is deterministic (RFC 8032 §5.1.6), so the RFC's bytes come back;
-        // Apple's CryptoKit randomises, hence the platform condition.
-        XCTAssertEqual(Base64URL.encode(signature), String(parts[2]))
+            // BoringSSL's Ed25519 is deterministic (RFC 8032 §5.1.6), so the RFC's bytes come back;
+            // Apple's CryptoKit randomises, hence the platform condition.
+            XCTAssertEqual(Base64URL.encode(signature), String(parts[2]))
         #endif
-        XCTAssertTrue(try JWSVerificationKey(json: Fixtures.rfc8037PublicJWK)
-            .isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8), alg: .EdDSA))
+        XCTAssertTrue(
+            try JWSVerificationKey(json: Fixtures.rfc8037PublicJWK)
+                .isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8), alg: .EdDSA))
     }
 
     func testRefusesAPrivateJWKWhosePublicMembersBelongToAnotherKey() throws {
         let other = try JWSSigningKey.generate(.ES256)
         guard case .object(var members) = Fixtures.rfc7515A3PublicJWK else { return XCTFail() }
         members["d"] = other.privateJWK["d"]
-        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(members)))
+        assertThrowsJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(members)))
 
         guard case .object(var okp) = Fixtures.rfc8037PrivateJWK else { return XCTFail() }
         okp["x"] = try JWSSigningKey.generate(.EdDSA).publicJWK.x.map(JSONValue.string)
-        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(okp)))
+        assertThrowsJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(okp)))
     }
 
     func testRefusesAnRSAPrivateJWKWithInconsistentOrMissingMembers() throws {
@@ -111,38 +118,41 @@ final class JWSSigningKeyTests: XCTestCase {
         var dp = try XCTUnwrap(Base64URL.decode(members["dp"]!.stringValue!))
         dp[dp.count - 1] ^= 0x02
         wrongCRT["dp"] = .string(Base64URL.encode(dp))
-        XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(wrongCRT)))
+        assertThrowsJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(wrongCRT)))
         for name in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
             var missing = members
             missing[name] = nil
-            XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(missing)), name)
+            assertThrowsJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: .object(missing)), name)
         }
         var noAlg = members
         noAlg["alg"] = nil
-        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(noAlg)))
+        assertThrowsJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(noAlg)))
         var multiPrime = members
         multiPrime["oth"] = []
-        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(multiPrime)))
+        assertThrowsJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: .object(multiPrime)))
     }
 
     func testRefusesAPrivateJWKWhoseAlgOrUseDoesNotFitTheKey() throws {
         guard case .object(let members) = try JWSSigningKey.generate(.ES256).privateJWK else { return XCTFail() }
         var wrongAlg = members
         wrongAlg["alg"] = "ES384"
-        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(wrongAlg)))
+        assertThrowsJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(wrongAlg)))
         var encryption = members
         encryption["use"] = "enc"
-        XCTAssertJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(encryption)))
-        XCTAssertJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: Fixtures.rfc7515A3PublicJWK))
-        XCTAssertJOSEErrorCase(.unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: ["kty": "oct", "k": "c2VjcmV0"]))
+        assertThrowsJOSEErrorCase(.keyMismatch(""), try JWSSigningKey(privateJWK: .object(encryption)))
+        assertThrowsJOSEErrorCase(.malformed(""), try JWSSigningKey(privateJWK: Fixtures.rfc7515A3PublicJWK))
+        assertThrowsJOSEErrorCase(
+            .unsupportedAlgorithm(""), try JWSSigningKey(privateJWK: ["kty": "oct", "k": "c2VjcmV0"]))
     }
 
     func testSignCompactRefusesExtraHeadersThatOverrideOrLeak() throws {
         let key = try JWSSigningKey.generate(.ES256)
         for name in ["alg", "kid", "typ", "b64"] {
-            XCTAssertJOSEErrorCase(.malformed(""), try key.signCompact(claims: [:], typ: nil, extraHeader: [name: "none"]), name)
+            assertThrowsJOSEErrorCase(
+                .malformed(""), try key.signCompact(claims: [:], typ: nil, extraHeader: [name: "none"]), name)
         }
-        XCTAssertJOSEError(.privateKeyMaterial, try key.signCompact(claims: [:], typ: nil, extraHeader: ["jwk": key.privateJWK]))
+        assertThrowsJOSEError(
+            .privateKeyMaterial, try key.signCompact(claims: [:], typ: nil, extraHeader: ["jwk": key.privateJWK]))
     }
 
     func testSignCompactProducesTheDocumentedHeaderAndPayloadBytes() throws {
@@ -150,7 +160,9 @@ final class JWSSigningKeyTests: XCTestCase {
         let token = try key.signCompact(claims: ["b": 1, "a": "x"], typ: nil, extraHeader: ["nonce": "n"])
         let parts = token.split(separator: ".")
         XCTAssertEqual(parts.count, 3)
-        XCTAssertEqual(Base64URL.decode(parts[0]).map { String(decoding: $0, as: UTF8.self) }, #"{"alg":"ES256","kid":"k","nonce":"n"}"#)
+        XCTAssertEqual(
+            Base64URL.decode(parts[0]).map { String(decoding: $0, as: UTF8.self) },
+            #"{"alg":"ES256","kid":"k","nonce":"n"}"#)
         XCTAssertEqual(Base64URL.decode(parts[1]).map { String(decoding: $0, as: UTF8.self) }, #"{"a":"x","b":1}"#)
         XCTAssertEqual(Base64URL.decode(parts[2])?.count, 64, "ECDSA signatures are raw r||s")
     }

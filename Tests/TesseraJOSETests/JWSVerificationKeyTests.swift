@@ -11,14 +11,16 @@ final class JWSVerificationKeyTests: XCTestCase {
         XCTAssertTrue(key.isValidSignature(signature, for: input, alg: .EdDSA))
         XCTAssertFalse(key.isValidSignature(signature, for: input + [0], alg: .EdDSA))
         // The payload is not JSON, so it verifies as a signature but not as a JWT.
-        XCTAssertJOSEErrorCase(.malformed(""), try CompactJWS(parsing: Fixtures.rfc8037Token).verify(with: key, allowed: [.EdDSA]))
+        assertThrowsJOSEErrorCase(
+            .malformed(""), try CompactJWS(parsing: Fixtures.rfc8037Token).verify(with: key, allowed: [.EdDSA]))
     }
 
     func testVerifiesRFC7515AppendixA3SignatureOnlyAsES256() throws {
         let jws = try CompactJWS(parsing: Fixtures.rfc7515A3Token)
         let key = try JWSVerificationKey(json: Fixtures.rfc7515A3PublicJWK)
         for alg in JWSAlgorithm.allCases {
-            XCTAssertEqual(key.isValidSignature(jws.signature, for: jws.signingInput, alg: alg), alg == .ES256, "\(alg)")
+            XCTAssertEqual(
+                key.isValidSignature(jws.signature, for: jws.signingInput, alg: alg), alg == .ES256, "\(alg)")
         }
     }
 
@@ -28,16 +30,16 @@ final class JWSVerificationKeyTests: XCTestCase {
         y[31] ^= 1
         members["y"] = .string(Base64URL.encode(y))
         let jwk = try JWK(json: .object(members))  // structurally fine
-        XCTAssertJOSEErrorCase(.malformed(""), try JWSVerificationKey(jwk: jwk))
+        assertThrowsJOSEErrorCase(.malformed(""), try JWSVerificationKey(jwk: jwk))
     }
 
     func testRechecksAJWKMutatedAfterParsing() throws {
         var jwk = try JWK(json: Fixtures.rfc7515A3PublicJWK)
         jwk.kty = "oct"
-        XCTAssertJOSEError(.privateKeyMaterial, try JWSVerificationKey(jwk: jwk))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWSVerificationKey(jwk: jwk))
         jwk.kty = "EC"
         jwk.crv = "P-384"
-        XCTAssertJOSEErrorCase(.malformed(""), try JWSVerificationKey(jwk: jwk))
+        assertThrowsJOSEErrorCase(.malformed(""), try JWSVerificationKey(jwk: jwk))
     }
 
     func testIsValidSignatureRefusesAlgorithmsTheKeyCannotVerify() throws {

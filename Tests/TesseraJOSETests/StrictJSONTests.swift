@@ -26,17 +26,17 @@ final class StrictJSONTests: XCTestCase {
             #"{"alg":"ES256","\u0061lg":"none"}"#,
         ]
         for document in documents {
-            XCTAssertJOSEErrorCase(.duplicateMember(""), try parse(document), document)
+            assertThrowsJOSEErrorCase(.duplicateMember(""), try parse(document), document)
         }
     }
 
     func testAcceptsNestingOf32AndRefuses33() throws {
         XCTAssertNoThrow(try parse(nested(StrictJSON.maxDepth)))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse(nested(StrictJSON.maxDepth + 1)))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse(nested(StrictJSON.maxDepth + 1)))
         let deepObjects = String(repeating: #"{"a":"#, count: 33) + "1" + String(repeating: "}", count: 33)
-        XCTAssertJOSEErrorCase(.malformed(""), try parse(deepObjects))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse(deepObjects))
         // Far beyond the limit must fail cleanly, not overflow the stack.
-        XCTAssertJOSEErrorCase(.malformed(""), try parse(nested(100_000)))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse(nested(100_000)))
     }
 
     func testRefusesInvalidEscapesAndLoneSurrogates() {
@@ -45,7 +45,7 @@ final class StrictJSONTests: XCTestCase {
             #""\uD800""#, #""\uDC00""#, #""\uD800\u0041""#, #""\uD800x""#, #""\uDBFF\uDBFF""#,
         ]
         for document in documents {
-            XCTAssertJOSEErrorCase(.malformed(""), try parse(document), document)
+            assertThrowsJOSEErrorCase(.malformed(""), try parse(document), document)
         }
     }
 
@@ -65,7 +65,7 @@ final class StrictJSONTests: XCTestCase {
             [0xEF, 0xBB, 0xBF, 0x7B, 0x7D],  // byte order mark before "{}"
         ]
         for input in inputs {
-            XCTAssertJOSEErrorCase(.malformed(""), try StrictJSON.parse(input), "\(input)")
+            assertThrowsJOSEErrorCase(.malformed(""), try StrictJSON.parse(input), "\(input)")
         }
     }
 
@@ -77,7 +77,7 @@ final class StrictJSONTests: XCTestCase {
             "{} {}", "{}x", "1 2", "[1]]", "// comment\n1", "\u{00A0}1",
         ]
         for document in documents {
-            XCTAssertJOSEErrorCase(.malformed(""), try parse(document), document.debugDescription)
+            assertThrowsJOSEErrorCase(.malformed(""), try parse(document), document.debugDescription)
         }
     }
 
@@ -85,12 +85,12 @@ final class StrictJSONTests: XCTestCase {
         XCTAssertEqual(try parse("9007199254740992").int64Value, 9_007_199_254_740_992)
         XCTAssertEqual(try parse("-9007199254740992").int64Value, -9_007_199_254_740_992)
         XCTAssertEqual(try parse("1300819380").int64Value, 1_300_819_380)
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("9007199254740993"))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("-9007199254740993"))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("9999999999999999"))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("12345678901234567890"))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("1e400"))
-        XCTAssertJOSEErrorCase(.malformed(""), try parse("-1e400"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("9007199254740993"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("-9007199254740993"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("9999999999999999"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("12345678901234567890"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("1e400"))
+        assertThrowsJOSEErrorCase(.malformed(""), try parse("-1e400"))
         XCTAssertEqual(try parse("1.5e3"), 1500)
         XCTAssertEqual(try parse("-0"), .number(0))
         XCTAssertEqual(try parse("1E-2"), 0.01)
@@ -124,7 +124,10 @@ final class StrictJSONTests: XCTestCase {
 
     func testSerializeThenParseRoundTrips() throws {
         let values: [JSONValue] = [
-            ["iss": "https://issuer.example", "aud": ["a", "b"], "exp": 1_900_000_000, "nested": ["k": [1.5, -3, nil]]],
+            [
+                "iss": "https://issuer.example", "aud": ["a", "b"], "exp": 1_900_000_000,
+                "nested": ["k": [1.5, -3, nil]],
+            ],
             "control \u{0} \u{1F} \"quotes\" \\ é 😀",
             [["x": ["y": ["z": []]]]],
             0.1, -1e-300, 123_456.789, true, nil,

@@ -1,0 +1,28 @@
+"""Fixtures of the interop tests (the machinery is in support.py).
+
+`make_broker` gives a test its own brokers; `broker` is one running broker per test module.
+Every broker is stopped with SIGTERM at teardown and must exit 0 (graceful shutdown).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from support import BrokerPool
+
+
+@pytest.fixture
+def make_broker(tmp_path):
+    """A factory of brokers private to one test (for tests that change keys, the audit log, ...)."""
+    pool = BrokerPool(tmp_path)
+    yield pool.new
+    pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """One running broker shared by the tests of a module."""
+    pool = BrokerPool(tmp_path_factory.mktemp("module"))
+    b = pool.new().start()
+    yield b
+    pool.shutdown()
