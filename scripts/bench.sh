@@ -107,7 +107,6 @@ CLIENT_SECRET=$(json_get client_secret <<<"$CLIENT_JSON")
 unset CLIENT_JSON
 # RFC 6749 §2.3.1: form-encode id and secret, then Basic. Ours are URL-safe already.
 BENCH_AUTHORIZATION="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
-unset CLIENT_SECRET
 export BENCH_AUTHORIZATION BENCH_WRK_DIR="$WRK_DIR" BENCH_SCOPE="$SCOPE" BENCH_THREADS="$THREADS"
 
 SERVE_CMD=(serve --host 127.0.0.1 --port "$PORT" "${STORAGE[@]}")
@@ -135,6 +134,7 @@ run_wrk() {
   shift 4
   local cmd=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d${duration}s" --latency --timeout 10s -s "scripts/wrk/$script" "$BASE$path")
   local shown="${*:+$* }${cmd[*]}"
+  [[ "$script" == get.lua ]] || shown="BENCH_AUTHORIZATION=<Basic header> $shown"
   echo "bench: $name: $shown" >&2
   env "$@" timeout $((duration + 60)) "${cmd[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" \
     || die "wrk failed for $name: $(tail -n 5 "$WORK/$name.err")"
@@ -147,13 +147,13 @@ field() { "$PY" -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[
 
 # a. grants; every token is kept for the introspection runs.
 mkdir -p "$WORK/tokens"
-run_wrk grants "$DURATION" grant.lua /oauth2/token BENCH_AUTHORIZATION='<Basic header>' BENCH_TOKENS_DIR="$WORK/tokens"
+run_wrk grants "$DURATION" grant.lua /oauth2/token BENCH_TOKENS_DIR="$WORK/tokens"
 cat "$WORK"/tokens/tokens-*.txt >"$WORK/pool.txt"
 head -n "$WARM_TOKENS" "$WORK/pool.txt" >"$WORK/warm.txt"
 tail -n +$((WARM_TOKENS + 1)) "$WORK/pool.txt" >"$WORK/cold.txt"
 
 # b. introspection warm.
-run_wrk warm "$DURATION" introspect_warm.lua /oauth2/introspect BENCH_AUTHORIZATION='<Basic header>' BENCH_WARM_FILE="$WORK/warm.txt"
+run_wrk warm "$DURATION" introspect_warm.lua /oauth2/introspect BENCH_WARM_FILE="$WORK/warm.txt"
 
 # c. introspection cold. Warm throughput bounds cold throughput from above, so a pool of
 # warm_rps × seconds tokens is enough for that many seconds; mint more first if needed.
@@ -166,14 +166,14 @@ if (( COLD_POOL < NEEDED )); then
   MINT_SECONDS=$("$PY" -c 'import math, sys; print(min(20, max(2, math.ceil((int(sys.argv[1]) - int(sys.argv[2])) / max(1.0, float(sys.argv[3]))))))' \
     "$NEEDED" "$COLD_POOL" "$GRANT_RPS")
   rm -f "$WORK"/tokens/*
-  run_wrk mint "$MINT_SECONDS" grant.lua /oauth2/token BENCH_AUTHORIZATION='<Basic header>' BENCH_TOKENS_DIR="$WORK/tokens"
+  run_wrk mint "$MINT_SECONDS" grant.lua /oauth2/token BENCH_TOKENS_DIR="$WORK/tokens"
   cat "$WORK"/tokens/tokens-*.txt >>"$WORK/cold.txt"
   COLD_POOL=$(wc -l <"$WORK/cold.txt")
   TOPPED_UP=1
 fi
 COLD_SECONDS=$("$PY" -c 'import sys; print(max(3, min(int(sys.argv[3]), int(int(sys.argv[1]) / max(1.0, float(sys.argv[2]) * 1.1)))))' \
   "$COLD_POOL" "$WARM_RPS" "$DURATION")
-run_wrk cold "$COLD_SECONDS" introspect_cold.lua /oauth2/introspect BENCH_AUTHORIZATION='<Basic header>' BENCH_COLD_FILE="$WORK/cold.txt" BENCH_THREADS="$THREADS"
+run_wrk cold "$COLD_SECONDS" introspect_cold.lua /oauth2/introspect BENCH_COLD_FILE="$WORK/cold.txt" BENCH_THREADS="$THREADS"
 
 # d. ceilings: the same machine, the same run.
 run_wrk healthz "$HEALTHZ_DURATION" get.lua /healthz
@@ -183,7 +183,10 @@ RSS_AFTER=$(rss_kib "$SERVER_PID" VmRSS)
 OPENSSL_CMD=(openssl speed -seconds "$OPENSSL_SECONDS" ecdsap256)
 echo "bench: ceiling: ${OPENSSL_CMD[*]}" >&2
 timeout 120 "${OPENSSL_CMD[@]}" >"$WORK/openssl.out" 2>/dev/null || die "openssl speed failed"
-read -r ECDSA_SIGN ECDSA_VERIFY < <(awk '/nistp256/ { print $(NF-1), $NF }' "$WORK/openssl.out" | tail -n 1)
+ECDSA=$(awk '/nistp256/ { line = $(NF-1) " " $NF } END { print line }' "$WORK/openssl.out")
+ECDSA_SIGN=${ECDSA% *}
+ECDSA_VERIFY=${ECDSA#* }
+[[ -n "$ECDSA" ]] || die "cannot read the openssl speed output"
 
 # ---- stop, audit --------------------------------------------------------------------------
 stop_server
@@ -229,7 +232,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "$BUILD_NOTE"
   echo "- Machine: \`nproc\` = $(nproc), $CPU_MODEL, $MEM_TOTAL RAM, $(uname -sr); load average before the report: $LOAD"
   echo "- Binary: \`${BIN#"$ROOT"/}\` ($(du -h "$BIN" | cut -f1)); SQLite store, signing keys unsealed, log level \`$LOG_LEVEL\` (one JSON access-log line per request to a file)"
-  echo "- Server: \`tessera ${SERVE_CMD[*]//$WORK/\$WORK}\`"
+  echo "- Server: \`$(printf '%s' "tessera ${SERVE_CMD[*]}" | sed "s#$WORK#\$WORK#g; s#--port $PORT#--port \$PORT#")\`"
   echo "- Load: $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2) on the same machine, loopback, HTTP/1.1 keep-alive, $THREADS threads, $CONNECTIONS connections; client_secret_basic client with the introspect right; scope \`$SCOPE\`"
   echo
   echo "| run | requests | req/s | p50 ms | p99 ms | non-2xx | notes |"
@@ -239,7 +242,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   row cold "c. introspection, cold (each token once)"
   row healthz "d. GET /healthz (HTTP ceiling)"
   echo
-  echo "Cold pool: $COLD_POOL distinct tokens$([[ $TOPPED_UP == 1 ]] && echo ", topped up by an unmeasured mint run") for a ${COLD_SECONDS} s run."
+  echo "Cold run: $COLD_POOL distinct, never-introspected tokens for ${COLD_SECONDS} s (tokens from run a$([[ $TOPPED_UP == 1 ]] && echo ", topped up by the unmeasured mint run listed below"))."
   echo
   echo "Ceiling, one core: \`${OPENSSL_CMD[*]}\`: ECDSA P-256 **sign ${ECDSA_SIGN}/s, verify ${ECDSA_VERIFY}/s** (OpenSSL $(openssl version | cut -d' ' -f2))."
   echo
@@ -266,7 +269,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$OUT_DIR"
 cp "$WORK/results.md" "$RESULTS"
 cat "$RESULTS"
-if grep -qF -- "${BENCH_AUTHORIZATION#Basic }" "$RESULTS" "$OUT_DIR/serve.log" 2>/dev/null; then
-  die "the client credentials appear in the results or the log"
-fi
+for leak in "$CLIENT_SECRET" "${BENCH_AUTHORIZATION#Basic }"; do
+  if grep -qF -- "$leak" "$RESULTS" "$WORK/serve.log"; then die "the client credentials appear in the results or the server log"; fi
+done
 ((${#FAILURES[@]} == 0)) || exit 1

@@ -9,6 +9,8 @@ struct SQLiteClientStore: ClientStore {
         client_id, tenant_id, name, auth_method, secret_hash, jwks, scopes, grant_types, dpop, may_introspect, \
         disabled_at, created_at
         """
+    private static let insert = "INSERT INTO clients (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    private static let select = "SELECT \(columns) FROM clients WHERE client_id = ?1"
 
     func create(_ client: OAuthClient, audit: AuditEvent) async throws {
         let body = AuditChain.encode(audit)
@@ -20,15 +22,14 @@ struct SQLiteClientStore: ClientStore {
         ]
         try await store.write("client.create") { transaction in
             // A missing tenant fails the foreign key: `.notFound`.
-            try transaction.connection.run(
-                "INSERT INTO clients (\(Self.columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", values)
+            try transaction.connection.run(Self.insert, values)
             _ = try transaction.appendAudit(body: body)
         }
     }
 
     func get(clientID: String) async throws -> OAuthClient? {
         try store.read { connection in
-            try connection.queryOne("SELECT \(Self.columns) FROM clients WHERE client_id = ?1", [.text(clientID)], Self.client)
+            try connection.queryOne(Self.select, [.text(clientID)], Self.client)
         }
     }
 

@@ -6,6 +6,10 @@ struct SQLiteTokenStore: TokenStore {
     let store: SQLiteStore
 
     private static let columns = "jti, tenant_id, client_id, subject, scopes, issued_at, expires_at, parent_jti"
+    // Built once: the statement cache is keyed by the SQL text, and these run on every grant.
+    private static let insert = "INSERT INTO issued_tokens (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    private static let select = "SELECT \(columns) FROM issued_tokens WHERE jti = ?1"
+    private static let selectRevoked = "SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1"
 
     /// Refuses (`.conflict`) a token exchanged from a parent that is already revoked: the check
     /// runs in the writer, after any revocation that committed before, so a grant racing a
@@ -22,20 +26,17 @@ struct SQLiteTokenStore: TokenStore {
         ]
         try await store.write("token.record") { transaction in
             if let parent = token.parentJTI {
-                let parentRevoked = try transaction.connection.queryOne(
-                    "SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1", [.text(parent)]
-                ) { $0.bool(0) }
+                let parentRevoked = try transaction.connection.queryOne(Self.selectRevoked, [.text(parent)]) { $0.bool(0) }
                 if parentRevoked == true { throw StoreError.conflict("the parent token is revoked") }
             }
-            try transaction.connection.run(
-                "INSERT INTO issued_tokens (\(Self.columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", values)
+            try transaction.connection.run(Self.insert, values)
             _ = try transaction.appendAudit(body: body)
         }
     }
 
     func get(jti: String) async throws -> IssuedToken? {
         try store.read { connection in
-            try connection.queryOne("SELECT \(Self.columns) FROM issued_tokens WHERE jti = ?1", [.text(jti)]) { row in
+            try connection.queryOne(Self.select, [.text(jti)]) { row in
                 guard let tenantID = TenantID(row.text(1)) else { throw StoreError.unavailable("a stored token cannot be read") }
                 return IssuedToken(
                     jti: row.text(0), tenantID: tenantID, clientID: row.text(2), subject: row.text(3),
@@ -77,7 +78,7 @@ struct SQLiteTokenStore: TokenStore {
 
     func isRevoked(jti: String) async throws -> Bool {
         try store.read { connection in
-            try connection.queryOne("SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1", [.text(jti)]) { $0.bool(0) }
+            try connection.queryOne(Self.selectRevoked, [.text(jti)]) { $0.bool(0) }
         } ?? false
     }
 

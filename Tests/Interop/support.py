@@ -10,6 +10,7 @@ Secrets and tokens are never printed: helpers report status codes and OAuth erro
 from __future__ import annotations
 
 import base64
+import ctypes
 import itertools
 import json
 import os
@@ -66,13 +67,21 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the test process dies, so no server outlives a killed run."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _popen_retrying(argv: list[str], **kwargs: Any) -> subprocess.Popen:
     """Popen, retrying for a while if the binary is being replaced (ETXTBSY, ENOENT)."""
     deadline = time.monotonic() + 60
     while True:
         wait_for_binary()
         try:
-            return subprocess.Popen(argv, **kwargs)
+            return subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
         except OSError:
             if time.monotonic() > deadline:
                 raise

@@ -17,9 +17,16 @@ function init(args)
   wrk.headers["Authorization"] = common.env("BENCH_AUTHORIZATION")
   local threads = tonumber(common.env("BENCH_THREADS"))
   local id = wrk.thread:get("id")
-  for i, token in ipairs(common.read_lines(common.env("BENCH_COLD_FILE"))) do
-    if (i - 1) % threads == id then bodies[#bodies + 1] = "token=" .. token end
+  -- Streamed: the file may hold a hundred thousand tokens; each thread keeps only its share.
+  local file = assert(io.open(common.env("BENCH_COLD_FILE"), "r"))
+  local i = 0
+  for token in file:lines() do
+    if token ~= "" then
+      if i % threads == id then bodies[#bodies + 1] = "token=" .. token end
+      i = i + 1
+    end
   end
+  file:close()
   assert(#bodies > 0, "no cold tokens for this thread")
 end
 
