@@ -250,9 +250,12 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "$AUDIT_LINE Server exit code after SIGTERM: $SERVER_EXIT."
   echo
-  echo "Commands (\`BENCH_AUTHORIZATION\` holds the client's Basic header, never shown; \`\$WORK\` is a temporary folder):"
+  echo "Commands (\`BENCH_AUTHORIZATION\` holds the client's Basic header, never shown; the wrk scripts also read \`BENCH_WRK_DIR=scripts/wrk\` and \`BENCH_SCOPE=$SCOPE\`; \`\$WORK\` is a temporary folder):"
   echo
   echo '```'
+  echo "tessera tenants add bench --json --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
+  echo "tessera clients add --tenant bench --name bench --scopes \"$SCOPE\" --auth client_secret_basic --introspect --json --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
+  echo "TESSERA_LOG_LEVEL=$LOG_LEVEL tessera serve --host 127.0.0.1 --port \$PORT --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
   for name in grants warm $([[ $TOPPED_UP == 1 ]] && echo mint) cold healthz; do
     sed "s#$WORK#\$WORK#g; s#$BASE#http://127.0.0.1:\$PORT#g" "$WORK/$name.cmd"
   done

@@ -64,4 +64,5 @@ public struct RequestObservationMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-Id")!
     static let pragma = Self("Pragma")!
+    static let allow = Self("Allow")!
 }

@@ -42,6 +42,15 @@ public struct OAuthController: Sendable {
                 return Response(status: .ok, headers: [.cacheControl: "no-store"])
             }
         }
+        // The form endpoints take POST only (RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1).
+        for path in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+            router.get(RouterPath(path)) { _, _ in
+                var response = OAuthErrorResponse.response(for: .invalidRequest("this endpoint accepts POST only"))
+                response.status = .methodNotAllowed
+                response.headers[.allow] = "POST"
+                return response
+            }
+        }
         router.get("/oauth2/jwks") { _, _ in
             var response = Self.json(StrictJSON.serialize(broker.keyRing.jwks.json), noStore: false)
             // Short enough that a rotation is seen well within the pre-publication period.

@@ -35,6 +35,14 @@ struct Serve: AsyncParsableCommand {
                 AuditEvent(ts: Date(), tenant: nil, actor: .system, action: "key.generated", outcome: .success,
                            reason: "first run: active and next signing keys"))
         }
+        let keyRing: KeyRing
+        do {
+            keyRing = try KeyRing(directory: directory, clock: SystemWallClock())
+        } catch {
+            logger.critical("cannot load the signing keys", metadata: ["error": "\(error)"])
+            await store.close()
+            throw ExitCode(2)
+        }
         if !config.kekConfigured {
             logger.warning("signing keys are stored UNSEALED in \(config.keysDir): set TESSERA_KEK to seal them with a key-encryption key")
         } else if try directory.load().contains(where: { !$0.isSealed }) {
@@ -42,7 +50,6 @@ struct Serve: AsyncParsableCommand {
         } else {
             logger.notice("signing keys are sealed with TESSERA_KEK")
         }
-        let keyRing = try KeyRing(directory: directory, clock: SystemWallClock())
         let broker = Broker(settings: config.settings, store: store, keyRing: keyRing)
         logger.notice("tessera starting", metadata: ["issuer": "\(config.issuer)", "database": "\(Self.redacted(config.database))"])
         let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger)

@@ -87,6 +87,9 @@ final class DiscoveryAndOperationsTests: XCTestCase {
                 let response = try await http.execute(uri: path, method: method)
                 XCTAssertTrue((400..<500).contains(response.status.code), "\(method) \(path) → \(response.status.code)")
             }
+            let get = try await http.execute(uri: "/oauth2/token", method: .get)
+            XCTAssertEqual(get.status, .methodNotAllowed)
+            XCTAssertEqual(get.headers[HTTPField.Name("Allow")!], "POST")
         }
     }
 }

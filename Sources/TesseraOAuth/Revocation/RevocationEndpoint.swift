@@ -59,7 +59,12 @@ public struct RevocationEndpoint: Sendable {
             let outcome = try await store.tokens.revoke(
                 jti: verified.jti, tenant: caller.tenantID, at: now,
                 audit: event(caller, outcome: .success, reason: "revoked by its client", jti: verified.jti, request: request, now: now))
-            if outcome == .unknown {
+            // The store writes the audit record only when it revoked something.
+            switch outcome {
+            case .revoked: break
+            case .alreadyRevoked:
+                try await audit.record(event(caller, outcome: .success, reason: "already revoked", jti: verified.jti, request: request, now: now))
+            case .unknown:
                 try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: not recorded", jti: verified.jti, request: request, now: now))
             }
         } catch let error as OAuthError {
