@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import TesseraCore
 
 /// swift-log handler writing one JSON object per line to standard error: `ts`, `level`, `label`,
 /// `msg` and the metadata. Values are whatever callers log; callers never log tokens or secrets.
@@ -20,7 +21,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var fields: [String: String] = [
-            "ts": Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+            "ts": RFC3339.format(Date()),
             "level": event.level.rawValue, "label": label, "msg": "\(event.message)",
         ]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {

@@ -25,7 +25,7 @@ final class WriteTransaction {
     func appendAudit(body: [UInt8]) throws -> AuditRecord {
         let (seq, previousHash) = try currentHead()
         let record = AuditRecord(
-            seq: seq + 1, body: body, prevHash: previousHash, hash: AuditHashing.hash(prev: previousHash, body: body))
+            seq: seq + 1, body: body, prevHash: previousHash, hash: AuditChain.hash(prev: previousHash, body: body))
         do {
             try connection.run(
                 "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",

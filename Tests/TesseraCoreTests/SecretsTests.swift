@@ -1,3 +1,4 @@
+import Foundation
 import TesseraCore
 import XCTest
 
@@ -26,5 +27,26 @@ final class SecretsTests: XCTestCase {
         XCTAssertEqual(OAuthErrorCode.invalidClient.httpStatus, 401)
         XCTAssertEqual(OAuthErrorCode.slowDown.httpStatus, 429)
         for code in OAuthErrorCode.allCases { XCTAssertTrue((400...599).contains(code.httpStatus)) }
+    }
+}
+
+final class EncodingTests: XCTestCase {
+    func testBase64URLMatchesRFC4648TestVectorsWithoutPadding() {
+        // RFC 4648 §10, in the URL alphabet, padding removed.
+        let vectors = ["": "", "f": "Zg", "fo": "Zm8", "foo": "Zm9v", "foob": "Zm9vYg", "fooba": "Zm9vYmE", "foobar": "Zm9vYmFy"]
+        for (input, expected) in vectors { XCTAssertEqual(Secrets.base64URL(Array(input.utf8)), expected) }
+        XCTAssertEqual(Secrets.base64URL([0xFB, 0xFF, 0xBF]), "-_-_")
+    }
+
+    func testRandomBytesHaveTheAskedLength() {
+        for count in [0, 1, 7, 8, 9, 32, 33] { XCTAssertEqual(Secrets.randomBytes(count).count, count) }
+    }
+
+    func testRFC3339FormatsUTCWithMilliseconds() {
+        XCTAssertEqual(RFC3339.format(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(RFC3339.format(Date(timeIntervalSince1970: 1_795_338_903.123_9)), "2026-11-22T09:15:03.123Z")
+        let now = Date()
+        let parsed = try? Date(RFC3339.format(now), strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        XCTAssertEqual(parsed?.timeIntervalSince1970 ?? 0, now.timeIntervalSince1970, accuracy: 0.001)
     }
 }
