@@ -1,9 +1,10 @@
-public import Foundation
+import Foundation
 public import Logging
 import TesseraCore
 
-/// swift-log handler writing one JSON object per line to standard error: `ts`, `level`, `label`,
-/// `msg` and the metadata. Values are whatever callers log; callers never log tokens or secrets.
+/// swift-log handler writing one JSON object per line to standard error: `ts`, `level`, `msg`,
+/// `label`, then the metadata sorted by key. Callers never log tokens or secrets; values are
+/// escaped, so a hostile value cannot break the line or forge another.
 public struct JSONLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -20,16 +21,34 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [String: String] = [
-            "ts": RFC3339.format(Date()),
-            "level": event.level.rawValue, "label": label, "msg": "\(event.message)",
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = "\(value)"
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.field("ts", RFC3339.format(Date()))
+        json.field("level", event.level.rawValue)
+        json.field("msg", "\(event.message)")
+        json.field("label", label)
+        let merged = event.metadata.map { metadata.merging($0, uniquingKeysWith: { $1 }) } ?? metadata
+        for key in merged.keys.sorted() where !["ts", "level", "msg", "label"].contains(key) {
+            json.field(key, Self.text(merged[key]!))
         }
-        var line = "{"
-        line += fields.keys.sorted().map { key in "\(JSONText.quote(key)):\(JSONText.quote(fields[key]!))" }.joined(separator: ",")
-        line += "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        json.endObject()
+        var line = json.bytes
+        line.append(0x0A)
+        line.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+
+    private static func text(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let text): text
+        case .stringConvertible(let convertible): convertible.description
+        default: value.description
+        }
     }
 }

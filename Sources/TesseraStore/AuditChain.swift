@@ -38,9 +38,38 @@ public struct AuditHead: Sendable, Hashable {
 public enum AuditChain {
     public static let genesis = String(repeating: "0", count: 64)
 
+    /// The canonical body of an event: JSON with keys in sorted order at every level and absent
+    /// fields omitted, decodable as `AuditEvent`. Hand-written because it runs for every record.
     public static func encode(_ event: AuditEvent) -> [UInt8] {
-        // Encoding a value type of strings, dates and enums cannot fail.
-        Array(try! encoder.encode(event))
+        var json = JSONWriter(capacity: 384)
+        json.beginObject()
+        json.field("action", event.action)
+        json.key("actor")
+        json.beginObject()
+        json.field("id", event.actor.id)
+        json.field("type", event.actor.type.rawValue)
+        json.endObject()
+        json.field("client_id", event.clientID)
+        json.field("decision", event.decision)
+        json.field("id", event.id)
+        json.field("jti", event.jti)
+        json.field("outcome", event.outcome.rawValue)
+        json.field("reason", event.reason)
+        json.field("resource", event.resource)
+        if let scopes = event.scopes {
+            json.key("scopes")
+            json.beginObject()
+            json.key("granted")
+            json.strings(scopes.granted)
+            json.key("requested")
+            json.strings(scopes.requested)
+            json.endObject()
+        }
+        json.field("tenant", event.tenant)
+        json.field("trace_id", event.traceID)
+        json.field("ts", RFC3339.format(event.ts))
+        json.endObject()
+        return json.bytes
     }
 
     public static func hash(prev: String, body: [UInt8]) -> String {
@@ -97,15 +126,6 @@ public enum AuditChain {
         return .intact(count: head.seq)
     }
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(Timestamps.format(date))
-        }
-        return encoder
-    }()
 }
 
 /// RFC 3339 timestamps with milliseconds, UTC.
