@@ -419,6 +419,12 @@ extension StrictJSON {
 
     private static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(ASCII.quote)
+        // Most strings here (ids, scopes, base64url) need no escaping: copy them whole.
+        if string.utf8.allSatisfy({ $0 >= 0x20 && $0 != ASCII.quote && $0 != ASCII.backslash }) {
+            out.append(contentsOf: string.utf8)
+            out.append(ASCII.quote)
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case ASCII.quote:

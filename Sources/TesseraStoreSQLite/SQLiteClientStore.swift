@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import TesseraCore
 import TesseraStore
@@ -61,19 +62,32 @@ struct SQLiteClientStore: ClientStore {
         }
     }
 
+    /// Parsed registrations by their stored text. A client is read on every request it makes, and
+    /// its scope text rarely changes, so the parse is done once per distinct text.
+    private static let scopeCache = Mutex<[String: ScopeSet]>([:])
+
+    private static func parsedScopes(_ text: String) throws -> ScopeSet {
+        if let cached = scopeCache.withLock({ $0[text] }) { return cached }
+        let parsed: ScopeSet
+        if text.isEmpty {
+            parsed = ScopeSet([])
+        } else {
+            guard let scopes = try? ScopeSet(parsing: text) else { throw unreadable }
+            parsed = scopes
+        }
+        scopeCache.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[text] = parsed
+        }
+        return parsed
+    }
+
     private static func client(_ row: SQLiteRow) throws -> OAuthClient {
         guard let tenantID = TenantID(row.text(1)),
             let authMethod = ClientAuthMethod(rawValue: row.text(3)),
             let dpop = DPoPRequirement(rawValue: row.text(8))
         else { throw unreadable }
-        let scopeText = row.text(6)
-        let scopes: ScopeSet
-        if scopeText.isEmpty {
-            scopes = ScopeSet([])
-        } else {
-            guard let parsed = try? ScopeSet(parsing: scopeText) else { throw unreadable }
-            scopes = parsed
-        }
+        let scopes = try parsedScopes(row.text(6))
         var grantTypes: Set<GrantType> = []
         for name in row.text(7).split(separator: " ") {
             guard let grantType = GrantType(rawValue: String(name)) else { throw unreadable }

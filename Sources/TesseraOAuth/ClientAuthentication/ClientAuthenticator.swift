@@ -33,6 +33,21 @@ public struct ClientAuthenticator: Sendable {
         }
     }
 
+    /// Authenticates the client of a token, introspection or revocation request; a failure is
+    /// audited as `client.auth_failed` with its precise reason before it is thrown. An unavailable
+    /// store is thrown as is: there is nothing to record it in.
+    public func authenticatedCaller(of request: TokenRequest, audit: AuditTrail, now: Date) async throws(OAuthError) -> OAuthClient {
+        var claimed: String?
+        do throws(OAuthError) {
+            let presented = try PresentedClientCredentials(authorization: request.authorization, form: request.form)
+            claimed = presented.claimedClientID.map { String($0.prefix(128)) }
+            return try await authenticate(presented, sourceAddress: request.sourceAddress, now: now)
+        } catch {
+            guard error.code != .temporarilyUnavailable else { throw error }
+            throw await audit.refusal(error, action: "client.auth_failed", tenant: nil, clientID: claimed, traceID: request.traceID, now: now)
+        }
+    }
+
     private func verify(_ presented: PresentedClientCredentials, now: Date) async throws(OAuthError) -> OAuthClient {
         switch presented.method {
         case .none:

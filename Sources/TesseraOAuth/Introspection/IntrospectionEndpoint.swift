@@ -25,16 +25,11 @@ public struct IntrospectionEndpoint: Sendable {
     /// The JSON object to send: `{"active": false}` or the active token's claims.
     public func handle(_ request: TokenRequest) async throws(OAuthError) -> [String: JSONValue] {
         let now = clock.now
-        let caller: OAuthClient
-        do throws(OAuthError) {
-            let presented = try PresentedClientCredentials(authorization: request.authorization, form: request.form)
-            caller = try await authenticator.authenticate(presented, sourceAddress: request.sourceAddress, now: now)
-            guard caller.mayIntrospect else {
-                throw OAuthError(.invalidClient, "this client may not introspect tokens", reason: "client lacks the introspect right")
-            }
-        } catch {
-            guard error.code != .temporarilyUnavailable else { throw error }
-            throw await audit.refusal(error, action: "token.introspected", tenant: nil, clientID: nil, traceID: request.traceID, now: now)
+        let caller = try await authenticator.authenticatedCaller(of: request, audit: audit, now: now)
+        guard caller.mayIntrospect else {
+            throw await audit.refusal(
+                OAuthError(.invalidClient, "this client may not introspect tokens", reason: "client lacks the introspect right"),
+                action: "token.introspected", tenant: caller.tenantID.rawValue, clientID: caller.clientID, traceID: request.traceID, now: now)
         }
         guard let token = request.form["token"] else {
             throw await audit.refusal(

@@ -25,14 +25,7 @@ public struct RevocationEndpoint: Sendable {
 
     public func handle(_ request: TokenRequest) async throws(OAuthError) {
         let now = clock.now
-        let caller: OAuthClient
-        do throws(OAuthError) {
-            let presented = try PresentedClientCredentials(authorization: request.authorization, form: request.form)
-            caller = try await authenticator.authenticate(presented, sourceAddress: request.sourceAddress, now: now)
-        } catch {
-            guard error.code != .temporarilyUnavailable else { throw error }
-            throw await audit.refusal(error, action: "token.revoked", tenant: nil, clientID: nil, traceID: request.traceID, now: now)
-        }
+        let caller = try await authenticator.authenticatedCaller(of: request, audit: audit, now: now)
         guard let token = request.form["token"] else {
             throw await audit.refusal(
                 .invalidRequest("token is missing"), action: "token.revoked", tenant: caller.tenantID.rawValue,

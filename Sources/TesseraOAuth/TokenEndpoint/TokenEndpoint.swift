@@ -44,23 +44,9 @@ public struct TokenEndpoint: Sendable {
         guard let grantType = GrantType(rawValue: grantText), let handler = handlers[grantType] else {
             throw OAuthError(.unsupportedGrantType, "the grant type is not supported")
         }
-        let presented: PresentedClientCredentials
-        do throws(OAuthError) {
-            presented = try PresentedClientCredentials(authorization: request.authorization, form: request.form)
-        } catch {
-            throw await audit.refusal(error, action: "client.auth_failed", tenant: nil, clientID: nil, traceID: request.traceID, now: now)
-        }
 
         // Phase 2: authenticate the client.
-        let client: OAuthClient
-        do throws(OAuthError) {
-            client = try await authenticator.authenticate(presented, sourceAddress: request.sourceAddress, now: now)
-        } catch {
-            guard error.code != .temporarilyUnavailable else { throw error }
-            throw await audit.refusal(
-                error, action: "client.auth_failed", tenant: nil, clientID: presented.claimedClientID.map { String($0.prefix(128)) },
-                traceID: request.traceID, now: now)
-        }
+        let client = try await authenticator.authenticatedCaller(of: request, audit: audit, now: now)
 
         // Phases 3–4: the client may use this grant; the handler decides.
         let decision: GrantDecision
