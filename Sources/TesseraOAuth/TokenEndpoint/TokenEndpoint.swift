@@ -35,7 +35,10 @@ public struct TokenEndpoint: Sendable {
 
     public func handle(_ request: TokenRequest) async throws(OAuthError) -> TokenResponse {
         let now = clock.now
-        let requestedScopes = request.form["scope"].map { $0.split(separator: " ").prefix(64).map(String.init) } ?? []
+        // As asked, for the audit record: bounded, since it is read before the scope is validated.
+        let requestedScopes = request.form["scope"].map { text in
+            text.split(separator: " ").prefix(ScopeSet.maximumCount).map { String($0.prefix(Scope.maximumLength)) }
+        } ?? []
 
         // Phase 1: parse.
         guard let grantText = request.form["grant_type"] else {
