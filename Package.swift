@@ -26,8 +26,9 @@ let package = Package(
     ],
     targets: [
         // MARK: System libraries
-        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
-                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: Domain
         .target(
@@ -47,8 +48,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "TesseraStoreSQLite",
-            dependencies: ["TesseraStore", "TesseraCore", "CSQLite",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TesseraStore", "TesseraCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "TesseraStoreConformance",
@@ -94,26 +97,38 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // MARK: Tests
-        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraTesting"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "TesseraJOSETests", dependencies: ["TesseraJOSE", "TesseraTesting",
-                    .product(name: "Crypto", package: "swift-crypto"),
-                    .product(name: "_CryptoExtras", package: "swift-crypto")],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "TesseraStoreSQLiteTests",
-                    dependencies: ["TesseraStoreSQLite", "TesseraStoreConformance", "TesseraStore", "TesseraCore"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "TesseraOAuthTests",
-                    dependencies: ["TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite", "TesseraStore",
-                                   "TesseraCore", "TesseraJOSE",
-                                   .product(name: "Crypto", package: "swift-crypto")],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "TesseraHTTPTests",
-                    dependencies: ["TesseraHTTP", "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite",
-                                   "TesseraStore", "TesseraCore", "TesseraJOSE",
-                                   .product(name: "Hummingbird", package: "hummingbird"),
-                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
-                                   .product(name: "Crypto", package: "swift-crypto")],
-                    swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraTesting"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraJOSETests",
+            dependencies: [
+                "TesseraJOSE", "TesseraTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraStoreSQLiteTests",
+            dependencies: ["TesseraStoreSQLite", "TesseraStoreConformance", "TesseraStore", "TesseraCore"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraOAuthTests",
+            dependencies: [
+                "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite", "TesseraStore",
+                "TesseraCore", "TesseraJOSE",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraHTTPTests",
+            dependencies: [
+                "TesseraHTTP", "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite",
+                "TesseraStore", "TesseraCore", "TesseraJOSE",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
     ]
 )

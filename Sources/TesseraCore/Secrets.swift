@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// Random secrets and their comparison. Client secrets are 256-bit random values, so a single
 /// SHA-256 is the right hash: there is nothing to brute-force, and a password hash would cost

@@ -29,25 +29,31 @@ public final class BrokerMetrics: Sendable {
     ]
 
     func requests(route: String, method: String, status: Int) -> Counter {
-        counter("r|\(route)|\(method)|\(status)") { registry.makeCounter(
-            descriptor: .init(namespace: "tessera", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status"),
-            labels: [("route", route), ("method", method), ("status", String(status))]) }
+        counter("r|\(route)|\(method)|\(status)") {
+            registry.makeCounter(
+                descriptor: .init(
+                    namespace: "tessera", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status"),
+                labels: [("route", route), ("method", method), ("status", String(status))])
+        }
     }
 
     func latency(route: String) -> DurationHistogram {
         histograms.withLock { cache in
             if let found = cache[route] { return found }
             let made = registry.makeDurationHistogram(
-            descriptor: .init(namespace: "tessera", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency"),
-            labels: [("route", route)], buckets: Self.latencyBuckets)
+                descriptor: .init(
+                    namespace: "tessera", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency"),
+                labels: [("route", route)], buckets: Self.latencyBuckets)
             cache[route] = made
             return made
         }
     }
 
     func grants(outcome: String) -> Counter {
-        counter("g|\(outcome)") { registry.makeCounter(
-            descriptor: .init(namespace: "tessera", metricName: "token_grants", unitName: "total", helpText: "Token endpoint outcomes"),
-            labels: [("outcome", outcome)]) }
+        counter("g|\(outcome)") {
+            registry.makeCounter(
+                descriptor: .init(namespace: "tessera", metricName: "token_grants", unitName: "total", helpText: "Token endpoint outcomes"),
+                labels: [("outcome", outcome)])
+        }
     }
 }

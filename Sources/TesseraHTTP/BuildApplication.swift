@@ -1,5 +1,5 @@
-public import Hummingbird
 public import HTTPTypes
+public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 public import TesseraOAuth

@@ -1,6 +1,6 @@
 public import Foundation
-public import Hummingbird
 public import HTTPTypes
+public import Hummingbird
 import Logging
 public import TesseraCore
 
@@ -29,7 +29,8 @@ public struct RequestObservationMiddleware: RouterMiddleware {
                 "request",
                 metadata: [
                     "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(status),
-                    "duration_ms": .stringConvertible((Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000).rounded()),
+                    "duration_ms": .stringConvertible(
+                        (Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000).rounded()),
                     "peer": .string(context.remoteAddress ?? "-"),
                 ])
         }
@@ -55,7 +56,11 @@ public struct RequestObservationMiddleware: RouterMiddleware {
 
     static func acceptableID(_ value: String?) -> String? {
         guard let value, (1...64).contains(value.utf8.count),
-            value.utf8.allSatisfy({ $0 < 0x7F && ($0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A)) })
+            value.utf8.allSatisfy({
+                $0 < 0x7F
+                    && ($0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x39)
+                        || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A))
+            })
         else { return nil }
         return value
     }

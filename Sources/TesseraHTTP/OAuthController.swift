@@ -1,6 +1,6 @@
 public import Foundation
-public import Hummingbird
 public import HTTPTypes
+public import Hummingbird
 import Logging
 import NIOCore
 public import TesseraCore

@@ -1,6 +1,6 @@
 public import Foundation
-public import Hummingbird
 public import HTTPTypes
+public import Hummingbird
 public import TesseraCore
 
 /// Renders an `OAuthError` as RFC 6749 §5.2 JSON with `Cache-Control: no-store`, plus

@@ -87,7 +87,9 @@ public struct CompactJWS: Sendable {
     /// 6. a `crit` name not in `understoodCritical` (RFC 7515 §4.1.11), `b64` false (RFC 7797);
     /// 7. a `jwk` header that is not a valid public JWK;
     /// 8. an empty signature.
-    public init(parsing token: some StringProtocol, maxLength: Int = 16_384, understoodCritical: Set<String> = [])
+    public init(
+        parsing token: some StringProtocol, maxLength: Int = 16_384, understoodCritical: Set<String> = []
+    )
         throws(JOSEError)
     {
         let utf8 = token.utf8
@@ -131,7 +133,9 @@ public struct CompactJWS: Sendable {
     /// 4. the payload is a JSON object under ``StrictJSON`` — else the parse error.
     ///
     /// Claims such as `exp`, `aud` and `iss` are not checked here; that is the caller's policy.
-    public func verify(with key: JWSVerificationKey, allowed: Set<JWSAlgorithm>) throws(JOSEError) -> [String:
+    public func verify(
+        with key: JWSVerificationKey, allowed: Set<JWSAlgorithm>
+    ) throws(JOSEError) -> [String:
         JSONValue]
     {
         guard allowed.contains(header.alg) else { throw .algorithmNotAllowed("alg not allowed") }

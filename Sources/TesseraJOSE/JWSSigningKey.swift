@@ -165,7 +165,9 @@ public struct JWSSigningKey: Sendable {
         self.privateMembers = privateMembers
     }
 
-    private static func ecMembers(curve: String, publicRaw: Data, d: Data)
+    private static func ecMembers(
+        curve: String, publicRaw: Data, d: Data
+    )
         -> (public: [String: JSONValue], private: [String: JSONValue])
     {
         let half = publicRaw.count / 2
@@ -224,7 +226,9 @@ public struct JWSSigningKey: Sendable {
     ///   or `b64`, and whatever ``JWK/init(json:)`` throws for an `extraHeader` `jwk` member —
     ///   in particular ``JOSEError/privateKeyMaterial``, so a private key can never be sent in a
     ///   header by mistake (RFC 9449 §4.2).
-    public func signCompact(claims: [String: JSONValue], typ: String?, extraHeader: [String: JSONValue] = [:]) throws
+    public func signCompact(
+        claims: [String: JSONValue], typ: String?, extraHeader: [String: JSONValue] = [:]
+    ) throws
         -> String
     {
         var header = extraHeader

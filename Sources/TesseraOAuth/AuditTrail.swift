@@ -19,8 +19,10 @@ public struct AuditTrail: Sendable {
     }
 
     /// Records a refusal and hands the original error back for the caller to throw.
-    public func refusal(_ error: OAuthError, action: String, tenant: String?, clientID: String?, requestedScopes: [String] = [],
-                        traceID: String, now: Date) async -> OAuthError {
+    public func refusal(
+        _ error: OAuthError, action: String, tenant: String?, clientID: String?, requestedScopes: [String] = [],
+        traceID: String, now: Date
+    ) async -> OAuthError {
         let event = AuditEvent(
             ts: now, tenant: tenant, actor: .client(clientID), clientID: clientID, action: action,
             outcome: error.code == .invalidClient || error.code == .slowDown ? .failure : .denied,

@@ -2,8 +2,8 @@ public import Foundation
 public import Logging
 public import ServiceLifecycle
 public import TesseraCore
-public import TesseraStore
 import TesseraJOSE
+public import TesseraStore
 
 /// The OAuth side of one broker instance, wired in one place (STYLE.md rule 3).
 public struct Broker: Sendable {
@@ -16,8 +16,10 @@ public struct Broker: Sendable {
     public let accessTokens: AccessTokenVerifier
     public let clock: any WallClock
 
-    public init(settings: BrokerSettings, store: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
-                throttle: AuthFailureThrottle = AuthFailureThrottle()) {
+    public init(
+        settings: BrokerSettings, store: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
+        throttle: AuthFailureThrottle = AuthFailureThrottle()
+    ) {
         self.settings = settings
         self.store = store
         self.keyRing = keyRing

@@ -118,7 +118,9 @@ public enum AuditChain {
             }
         }
         guard previousSeq == head.seq else {
-            return .broken(seq: previousSeq + 1, reason: "the log ends at \(previousSeq) but its head says \(head.seq): records were removed from the end")
+            return .broken(
+                seq: previousSeq + 1,
+                reason: "the log ends at \(previousSeq) but its head says \(head.seq): records were removed from the end")
         }
         guard previousHash == head.hash else {
             return .broken(seq: head.seq, reason: "the last record's hash does not match the head")

@@ -48,8 +48,10 @@ extension StoreConformance {
         try await run { probe in
             let store = probe.store
             try await probe.createTenant(Fixtures.acme)
-            try await store.clients.create(Fixtures.client("svc", tenant: Fixtures.acme), audit: Fixtures.event("client.created", tenant: Fixtures.acme))
-            try await store.tokens.recordIssued(Fixtures.token("jti-1", tenant: Fixtures.acme), audit: Fixtures.event("token.issued", tenant: Fixtures.acme))
+            try await store.clients.create(
+                Fixtures.client("svc", tenant: Fixtures.acme), audit: Fixtures.event("client.created", tenant: Fixtures.acme))
+            try await store.tokens.recordIssued(
+                Fixtures.token("jti-1", tenant: Fixtures.acme), audit: Fixtures.event("token.issued", tenant: Fixtures.acme))
             let before = try await probe.auditSeq()
             let ignored = Fixtures.event("should.not.appear", tenant: Fixtures.acme)
             try await probe.expectNotAudited("failures") {

@@ -37,8 +37,10 @@ public struct BrokerFixture: Sendable {
 
     public static let issuer = "http://127.0.0.1:8080"
 
-    public static func make(clock: FixedWallClock = FixedWallClock(), kek: KeyEncryptionKey? = nil,
-                            throttle: AuthFailureThrottle = AuthFailureThrottle()) async throws -> BrokerFixture {
+    public static func make(
+        clock: FixedWallClock = FixedWallClock(), kek: KeyEncryptionKey? = nil,
+        throttle: AuthFailureThrottle = AuthFailureThrottle()
+    ) async throws -> BrokerFixture {
         let folder = try TemporaryFolder()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .warning
@@ -84,7 +86,9 @@ public struct BrokerFixture: Sendable {
             authMethod: method, secretHash: secret.map(Secrets.sha256), jwks: jwks, scopes: try ScopeSet(parsing: scopes),
             grantTypes: grants, dpop: .optional, mayIntrospect: introspect, createdAt: clock.now)
         try await store.clients.create(
-            client, audit: AuditEvent(ts: clock.now, tenant: tenant, actor: .system, clientID: client.clientID, action: "client.created", outcome: .success))
+            client,
+            audit: AuditEvent(
+                ts: clock.now, tenant: tenant, actor: .system, clientID: client.clientID, action: "client.created", outcome: .success))
         return RegisteredClient(client: client, secret: secret, signingKey: key)
     }
 }

@@ -13,7 +13,8 @@ struct Clients: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Tenant id.") var tenant: String
         @Option(help: "Display name.") var name: String
-        @Option(help: "Space-separated scopes the client may receive, e.g. \"crm:contacts.read crm:contacts.write:ids=1,2\".") var scopes: String
+        @Option(help: "Space-separated scopes the client may receive, e.g. \"crm:contacts.read crm:contacts.write:ids=1,2\".") var scopes:
+            String
         @Option(help: "client_secret_basic (default), client_secret_post or private_key_jwt.") var auth: String = "client_secret_basic"
         @Option(help: "The client's public JWKS file, for private_key_jwt.") var jwks: String?
         @Option(help: "Comma-separated grant types (default client_credentials).") var grants: String = GrantType.clientCredentials.rawValue
@@ -25,7 +26,9 @@ struct Clients: AsyncParsableCommand {
             guard let method = ClientAuthMethod(rawValue: auth) else {
                 throw ValidationError("--auth must be one of \(ClientAuthMethod.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard let dpopRequirement = DPoPRequirement(rawValue: dpop) else { throw ValidationError("--dpop must be optional or required") }
+            guard let dpopRequirement = DPoPRequirement(rawValue: dpop) else {
+                throw ValidationError("--dpop must be optional or required")
+            }
             let scopeSet: ScopeSet
             do { scopeSet = try ScopeSet(parsing: scopes) } catch { throw ValidationError(error.description) }
             if let wildcard = scopeSet.scopes.first(where: \.hasWildcard) {
@@ -66,7 +69,8 @@ struct Clients: AsyncParsableCommand {
                     client,
                     audit: AuditEvent(
                         ts: Date(), tenant: tenant, actor: Output.operatorActor, clientID: clientID, action: "client.created",
-                        outcome: .success, reason: "auth=\(method.rawValue) grants=\(grantTypes.map(\.rawValue).sorted().joined(separator: ","))",
+                        outcome: .success,
+                        reason: "auth=\(method.rawValue) grants=\(grantTypes.map(\.rawValue).sorted().joined(separator: ","))",
                         scopes: .init(requested: scopeSet.strings, granted: scopeSet.strings)))
             } catch StoreError.notFound {
                 await store.close()
@@ -113,7 +117,8 @@ struct Clients: AsyncParsableCommand {
     }
 
     struct Disable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable a client: it gets no new token and its live tokens turn inactive.")
+        static let configuration = CommandConfiguration(
+            abstract: "Disable a client: it gets no new token and its live tokens turn inactive.")
         @OptionGroup var global: GlobalOptions
         @Argument var clientID: String
 

@@ -37,7 +37,9 @@ struct ResolvedConfiguration {
     var kek: KeyEncryptionKey?
     var kekConfigured: Bool
 
-    static func resolve(_ global: GlobalOptions, host: String? = nil, port: Int? = nil, issuer: String? = nil) throws -> ResolvedConfiguration {
+    static func resolve(
+        _ global: GlobalOptions, host: String? = nil, port: Int? = nil, issuer: String? = nil
+    ) throws -> ResolvedConfiguration {
         let environment = ProcessInfo.processInfo.environment
         var file: [String: Any] = [:]
         if let path = global.config ?? environment["TESSERA_CONFIG"] {
@@ -57,7 +59,8 @@ struct ResolvedConfiguration {
             return nil
         }
         let resolvedHost = value(host, "TESSERA_HOST", "host") ?? "127.0.0.1"
-        guard let resolvedPort = Int(value(port.map(String.init), "TESSERA_PORT", "port") ?? "8080"), (0...65535).contains(resolvedPort) else {
+        guard let resolvedPort = Int(value(port.map(String.init), "TESSERA_PORT", "port") ?? "8080"), (0...65535).contains(resolvedPort)
+        else {
             throw ValidationError("port must be a number from 0 to 65535")
         }
         let defaultIssuer = "http://\(resolvedHost.contains(":") ? "[\(resolvedHost)]" : resolvedHost):\(resolvedPort)"

@@ -33,7 +33,8 @@ struct Keys: AsyncParsableCommand {
 
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Activate the pre-published next key, retire the active one (published until its tokens expire), publish a new next key.")
+            abstract:
+                "Activate the pre-published next key, retire the active one (published until its tokens expire), publish a new next key.")
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
@@ -45,18 +46,24 @@ struct Keys: AsyncParsableCommand {
                 rotation = try config.keyDirectory.rotate(algorithm: config.settings.signingAlgorithm, now: now)
             } catch {
                 try? await store.audit.append(
-                    AuditEvent(ts: now, tenant: nil, actor: Output.operatorActor, action: "key.rotated", outcome: .failure, reason: "\(error)"))
+                    AuditEvent(
+                        ts: now, tenant: nil, actor: Output.operatorActor, action: "key.rotated", outcome: .failure, reason: "\(error)"))
                 await store.close()
                 throw error
             }
             try await store.audit.append(
                 AuditEvent(
                     ts: now, tenant: nil, actor: Output.operatorActor, action: "key.rotated", outcome: .success,
-                    reason: "active=\(rotation.activated) retired=\(rotation.retired ?? "-") next=\(rotation.published) deleted=\(rotation.deleted.count)"))
+                    reason:
+                        "active=\(rotation.activated) retired=\(rotation.retired ?? "-") next=\(rotation.published) deleted=\(rotation.deleted.count)"
+                ))
             await store.close()
             Output.emit(
                 json: global.json,
-                object: ["active": rotation.activated, "retired": rotation.retired as Any, "next": rotation.published, "deleted": rotation.deleted],
+                object: [
+                    "active": rotation.activated, "retired": rotation.retired as Any, "next": rotation.published,
+                    "deleted": rotation.deleted,
+                ],
                 text: "active: \(rotation.activated)\nretired: \(rotation.retired ?? "-")\nnext (published): \(rotation.published)")
         }
     }
@@ -78,7 +85,8 @@ struct Audit: AsyncParsableCommand {
             case .intact(let count):
                 Output.emit(json: global.json, object: ["intact": true, "records": count], text: finding.description)
             case .broken(let seq, let reason):
-                Output.emit(json: global.json, object: ["intact": false, "first_bad_record": seq, "reason": reason], text: finding.description)
+                Output.emit(
+                    json: global.json, object: ["intact": false, "first_bad_record": seq, "reason": reason], text: finding.description)
                 throw ExitCode(1)
             }
         }

@@ -32,8 +32,9 @@ struct Serve: AsyncParsableCommand {
         if try directory.ensureInitialized(algorithm: config.settings.signingAlgorithm, now: Date()) {
             logger.notice("generated signing keys on first run", metadata: ["keys_dir": "\(config.keysDir)"])
             try await store.audit.append(
-                AuditEvent(ts: Date(), tenant: nil, actor: .system, action: "key.generated", outcome: .success,
-                           reason: "first run: active and next signing keys"))
+                AuditEvent(
+                    ts: Date(), tenant: nil, actor: .system, action: "key.generated", outcome: .success,
+                    reason: "first run: active and next signing keys"))
         }
         let keyRing: KeyRing
         do {
@@ -91,13 +92,15 @@ struct Tenants: AsyncParsableCommand {
             let tenant = Tenant(id: tenantID, name: name ?? id, domains: domain.map { $0.lowercased() }, createdAt: Date())
             do {
                 try await store.tenants.create(
-                    tenant, audit: AuditEvent(ts: Date(), tenant: id, actor: Output.operatorActor, action: "tenant.created", outcome: .success))
+                    tenant,
+                    audit: AuditEvent(ts: Date(), tenant: id, actor: Output.operatorActor, action: "tenant.created", outcome: .success))
             } catch StoreError.alreadyExists {
                 await store.close()
                 throw ValidationError("tenant \(id) already exists")
             }
             await store.close()
-            Output.emit(json: global.json, object: ["id": id, "name": tenant.name, "domains": tenant.domains], text: "created tenant \(id)")
+            Output.emit(
+                json: global.json, object: ["id": id, "name": tenant.name, "domains": tenant.domains], text: "created tenant \(id)")
         }
     }
 
@@ -112,7 +115,9 @@ struct Tenants: AsyncParsableCommand {
             await store.close()
             Output.emit(
                 json: global.json,
-                object: tenants.map { ["id": $0.id.rawValue, "name": $0.name, "domains": $0.domains, "created_at": Timestamps.format($0.createdAt)] },
+                object: tenants.map {
+                    ["id": $0.id.rawValue, "name": $0.name, "domains": $0.domains, "created_at": Timestamps.format($0.createdAt)]
+                },
                 text: tenants.map { "\($0.id)\t\($0.name)\t\($0.domains.joined(separator: ","))" }.joined(separator: "\n"))
         }
     }

@@ -78,12 +78,16 @@ final class ScopeCoversPropertyTests: XCTestCase {
     static func meaning(of scope: Scope) -> Set<String> {
         var result: Set<String> = []
         let universe = values + ["other"]
-        for a in universe { for b in universe { for c in universe {
-            let assignment = ["ids": a, "fields": b, "region": c]
-            if scope.parameters.allSatisfy({ assignment[$0.key].map($0.value.contains) ?? false }) {
-                result.insert("\(scope.base)|\(a)|\(b)|\(c)")
+        for a in universe {
+            for b in universe {
+                for c in universe {
+                    let assignment = ["ids": a, "fields": b, "region": c]
+                    if scope.parameters.allSatisfy({ assignment[$0.key].map($0.value.contains) ?? false }) {
+                        result.insert("\(scope.base)|\(a)|\(b)|\(c)")
+                    }
+                }
             }
-        }}}
+        }
         return result
     }
 }

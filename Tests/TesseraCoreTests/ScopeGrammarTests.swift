@@ -42,7 +42,9 @@ final class ScopeGrammarTests: XCTestCase {
         XCTAssertThrowsError(try ScopeSet(parsing: "crm:a.read  crm:b.read"))
         XCTAssertThrowsError(try ScopeSet(parsing: " crm:a.read"))
         XCTAssertThrowsError(try ScopeSet(parsing: "crm:a.read\tcrm:b.read"))
-        XCTAssertThrowsError(try ScopeSet(parsing: Array(repeating: "crm:a.read", count: 65).enumerated().map { "crm:a\($0.offset).read" }.joined(separator: " ")))
+        XCTAssertThrowsError(
+            try ScopeSet(
+                parsing: Array(repeating: "crm:a.read", count: 65).enumerated().map { "crm:a\($0.offset).read" }.joined(separator: " ")))
     }
 
     func testCoversExamplesFromTheDesign() throws {

@@ -20,7 +20,10 @@ final class DiscoveryAndOperationsTests: XCTestCase {
                 XCTAssertEqual(
                     Set(response.json["token_endpoint_auth_methods_supported"] as? [String] ?? []),
                     ["client_secret_basic", "client_secret_post", "private_key_jwt"])
-                XCTAssertFalse((response.json["token_endpoint_auth_signing_alg_values_supported"] as? [String] ?? []).contains { $0 == "none" || $0.hasPrefix("HS") })
+                XCTAssertFalse(
+                    (response.json["token_endpoint_auth_signing_alg_values_supported"] as? [String] ?? []).contains {
+                        $0 == "none" || $0.hasPrefix("HS")
+                    })
             }
         }
     }
@@ -46,18 +49,25 @@ final class DiscoveryAndOperationsTests: XCTestCase {
             let gateway = try await fixture.addClient(tenant: "acme", scopes: "crm:contacts.read", introspect: true)
             let before = try await http.execute(uri: "/oauth2/jwks", method: .get).json["keys"] as? [[String: Any]] ?? []
             let kidsBefore = Set(before.compactMap { $0["kid"] as? String })
-            let oldToken = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (service.client.clientID, service.secret!)).json["access_token"] as! String
+            let oldToken =
+                try await http.postForm(
+                    "/oauth2/token", [("grant_type", "client_credentials")], basic: (service.client.clientID, service.secret!)
+                ).json["access_token"] as! String
 
             let rotation = try fixture.keyDirectory.rotate(algorithm: .ES256, now: fixture.clock.now)
             XCTAssertTrue(try fixture.broker.keyRing.reloadIfChanged())
             XCTAssertTrue(kidsBefore.contains(rotation.activated), "the new signing key was published before it signed")
 
-            let newToken = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (service.client.clientID, service.secret!)).json["access_token"] as! String
+            let newToken =
+                try await http.postForm(
+                    "/oauth2/token", [("grant_type", "client_credentials")], basic: (service.client.clientID, service.secret!)
+                ).json["access_token"] as! String
             XCTAssertEqual(try CompactJWS(parsing: newToken).header.kid, rotation.activated)
             let after = try await http.execute(uri: "/oauth2/jwks", method: .get).json["keys"] as? [[String: Any]] ?? []
             XCTAssertEqual(Set(after.compactMap { $0["kid"] as? String }), kidsBefore.union([rotation.published]))
             for token in [oldToken, newToken] {
-                let response = try await http.postForm("/oauth2/introspect", [("token", token)], basic: (gateway.client.clientID, gateway.secret!))
+                let response = try await http.postForm(
+                    "/oauth2/introspect", [("token", token)], basic: (gateway.client.clientID, gateway.secret!))
                 XCTAssertEqual(response.json["active"] as? Bool, true)
             }
             // Once every token the retired key signed has expired, it leaves JWKS.
@@ -83,7 +93,9 @@ final class DiscoveryAndOperationsTests: XCTestCase {
 
     func testUnknownRoutesAndMethodsNeverAnswer500() async throws {
         try await withLiveBroker { _, http in
-            for (path, method) in [("/oauth2/token", HTTPRequest.Method.get), ("/nope", .get), ("/oauth2/jwks", .post), ("/oauth2/introspect", .put)] {
+            for (path, method) in [
+                ("/oauth2/token", HTTPRequest.Method.get), ("/nope", .get), ("/oauth2/jwks", .post), ("/oauth2/introspect", .put),
+            ] {
                 let response = try await http.execute(uri: path, method: method)
                 XCTAssertTrue((400..<500).contains(response.status.code), "\(method) \(path) → \(response.status.code)")
             }

@@ -34,7 +34,9 @@ func withLiveBroker<T: Sendable>(
 
 extension TestClientProtocol {
     /// POSTs a form, with Basic credentials when given.
-    func postForm(_ path: String, _ form: [(String, String)], basic: (String, String)? = nil, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+    func postForm(
+        _ path: String, _ form: [(String, String)], basic: (String, String)? = nil, headers extra: HTTPFields = [:]
+    ) async throws -> TestResponse {
         var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
         if let (id, secret) = basic {
             headers[.authorization] = "Basic " + Data("\(formEncode(id)):\(formEncode(secret))".utf8).base64EncodedString()
@@ -59,7 +61,9 @@ extension TestResponse {
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, code, JSON body with no-store, and no leak of `secrets`.
-func assertOAuthError(_ response: TestResponse, status: Int, code: String, secrets: [String] = [], file: StaticString = #filePath, line: UInt = #line) {
+func assertOAuthError(
+    _ response: TestResponse, status: Int, code: String, secrets: [String] = [], file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(response.status.code, status, "status", file: file, line: line)
     XCTAssertEqual(response.errorCode, code, "error code", file: file, line: line)
     XCTAssertEqual(response.headers[.contentType], "application/json", file: file, line: line)

@@ -73,34 +73,90 @@ final class TokenEndpointTests: XCTestCase {
             struct Case { let name: String; let body: String; let headers: HTTPFields; let status: Int; let code: String }
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .authorization: basic]
             let cases: [Case] = [
-                Case(name: "json body", body: "{\"grant_type\":\"client_credentials\"}", headers: [.contentType: "application/json", .authorization: basic], status: 400, code: "invalid_request"),
-                Case(name: "no content type", body: "grant_type=client_credentials", headers: [.authorization: basic], status: 400, code: "invalid_request"),
+                Case(
+                    name: "json body", body: "{\"grant_type\":\"client_credentials\"}",
+                    headers: [.contentType: "application/json", .authorization: basic], status: 400, code: "invalid_request"),
+                Case(
+                    name: "no content type", body: "grant_type=client_credentials", headers: [.authorization: basic], status: 400,
+                    code: "invalid_request"),
                 Case(name: "missing grant_type", body: "scope=crm:contacts.read", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "duplicate grant_type", body: "grant_type=client_credentials&grant_type=client_credentials", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "duplicate scope", body: "grant_type=client_credentials&scope=a&scope=b", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "unknown grant", body: "grant_type=password&username=a&password=b", headers: form, status: 400, code: "unsupported_grant_type"),
-                Case(name: "implicit-style grant", body: "grant_type=authorization_code&code=x", headers: form, status: 400, code: "unsupported_grant_type"),
-                Case(name: "bad percent escape", body: "grant_type=client_credentials&scope=%zz", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "truncated percent escape", body: "grant_type=client_credentials&scope=%4", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "invalid UTF-8", body: "grant_type=client_credentials&scope=%ff%fe", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "parameter without =", body: "grant_type=client_credentials&scope", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "bad scope syntax", body: "grant_type=client_credentials&scope=crm", headers: form, status: 400, code: "invalid_scope"),
-                Case(name: "broader scope", body: "grant_type=client_credentials&scope=crm:contacts.read", headers: form, status: 400, code: "invalid_scope"),
-                Case(name: "other id", body: "grant_type=client_credentials&scope=crm:contacts.read:ids=3", headers: form, status: 400, code: "invalid_scope"),
-                Case(name: "wildcard", body: "grant_type=client_credentials&scope=crm:contacts.read:ids=*", headers: form, status: 400, code: "invalid_scope"),
-                Case(name: "resource", body: "grant_type=client_credentials&resource=https://api.example", headers: form, status: 400, code: "invalid_target"),
-                Case(name: "no credentials", body: "grant_type=client_credentials", headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
-                Case(name: "bearer scheme", body: "grant_type=client_credentials", headers: [.contentType: "application/x-www-form-urlencoded", .authorization: "Bearer abc"], status: 401, code: "invalid_client"),
-                Case(name: "basic not base64", body: "grant_type=client_credentials", headers: [.contentType: "application/x-www-form-urlencoded", .authorization: "Basic !!!"], status: 401, code: "invalid_client"),
-                Case(name: "basic without colon", body: "grant_type=client_credentials", headers: [.contentType: "application/x-www-form-urlencoded", .authorization: "Basic " + Data(id.utf8).base64EncodedString()], status: 401, code: "invalid_client"),
-                Case(name: "two methods", body: "grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "client_id mismatch", body: "grant_type=client_credentials&client_id=someone-else", headers: form, status: 400, code: "invalid_request"),
-                Case(name: "secret without id", body: "grant_type=client_credentials&client_secret=x", headers: [.contentType: "application/x-www-form-urlencoded"], status: 400, code: "invalid_request"),
-                Case(name: "unknown assertion type", body: "grant_type=client_credentials&client_assertion_type=urn:x&client_assertion=a.b.c", headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
-                Case(name: "garbage assertion", body: "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=not-a-jwt&client_id=\(id)", headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
+                Case(
+                    name: "duplicate grant_type", body: "grant_type=client_credentials&grant_type=client_credentials", headers: form,
+                    status: 400, code: "invalid_request"),
+                Case(
+                    name: "duplicate scope", body: "grant_type=client_credentials&scope=a&scope=b", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "unknown grant", body: "grant_type=password&username=a&password=b", headers: form, status: 400,
+                    code: "unsupported_grant_type"),
+                Case(
+                    name: "implicit-style grant", body: "grant_type=authorization_code&code=x", headers: form, status: 400,
+                    code: "unsupported_grant_type"),
+                Case(
+                    name: "bad percent escape", body: "grant_type=client_credentials&scope=%zz", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "truncated percent escape", body: "grant_type=client_credentials&scope=%4", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "invalid UTF-8", body: "grant_type=client_credentials&scope=%ff%fe", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "parameter without =", body: "grant_type=client_credentials&scope", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "bad scope syntax", body: "grant_type=client_credentials&scope=crm", headers: form, status: 400,
+                    code: "invalid_scope"),
+                Case(
+                    name: "broader scope", body: "grant_type=client_credentials&scope=crm:contacts.read", headers: form, status: 400,
+                    code: "invalid_scope"),
+                Case(
+                    name: "other id", body: "grant_type=client_credentials&scope=crm:contacts.read:ids=3", headers: form, status: 400,
+                    code: "invalid_scope"),
+                Case(
+                    name: "wildcard", body: "grant_type=client_credentials&scope=crm:contacts.read:ids=*", headers: form, status: 400,
+                    code: "invalid_scope"),
+                Case(
+                    name: "resource", body: "grant_type=client_credentials&resource=https://api.example", headers: form, status: 400,
+                    code: "invalid_target"),
+                Case(
+                    name: "no credentials", body: "grant_type=client_credentials",
+                    headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
+                Case(
+                    name: "bearer scheme", body: "grant_type=client_credentials",
+                    headers: [.contentType: "application/x-www-form-urlencoded", .authorization: "Bearer abc"], status: 401,
+                    code: "invalid_client"),
+                Case(
+                    name: "basic not base64", body: "grant_type=client_credentials",
+                    headers: [.contentType: "application/x-www-form-urlencoded", .authorization: "Basic !!!"], status: 401,
+                    code: "invalid_client"),
+                Case(
+                    name: "basic without colon", body: "grant_type=client_credentials",
+                    headers: [
+                        .contentType: "application/x-www-form-urlencoded", .authorization: "Basic " + Data(id.utf8).base64EncodedString(),
+                    ], status: 401, code: "invalid_client"),
+                Case(
+                    name: "two methods", body: "grant_type=client_credentials&client_id=\(id)&client_secret=\(secret)", headers: form,
+                    status: 400, code: "invalid_request"),
+                Case(
+                    name: "client_id mismatch", body: "grant_type=client_credentials&client_id=someone-else", headers: form, status: 400,
+                    code: "invalid_request"),
+                Case(
+                    name: "secret without id", body: "grant_type=client_credentials&client_secret=x",
+                    headers: [.contentType: "application/x-www-form-urlencoded"], status: 400, code: "invalid_request"),
+                Case(
+                    name: "unknown assertion type",
+                    body: "grant_type=client_credentials&client_assertion_type=urn:x&client_assertion=a.b.c",
+                    headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
+                Case(
+                    name: "garbage assertion",
+                    body:
+                        "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=not-a-jwt&client_id=\(id)",
+                    headers: [.contentType: "application/x-www-form-urlencoded"], status: 401, code: "invalid_client"),
             ]
             for testCase in cases {
-                let response = try await http.execute(uri: "/oauth2/token", method: .post, headers: testCase.headers, body: ByteBuffer(string: testCase.body))
+                let response = try await http.execute(
+                    uri: "/oauth2/token", method: .post, headers: testCase.headers, body: ByteBuffer(string: testCase.body))
                 XCTAssertEqual(response.status.code, testCase.status, testCase.name)
                 XCTAssertEqual(response.errorCode, testCase.code, testCase.name)
                 XCTAssertEqual(response.headers[.cacheControl], "no-store", testCase.name)
@@ -118,12 +174,14 @@ final class TokenEndpointTests: XCTestCase {
         try await withLiveBroker { fixture, http in
             let huge = "grant_type=client_credentials&scope=" + String(repeating: "a", count: 70 * 1024)
             let response = try await http.execute(
-                uri: "/oauth2/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: huge))
+                uri: "/oauth2/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: huge))
             XCTAssertTrue([400, 413].contains(response.status.code), "got \(response.status.code)")
             XCTAssertNotEqual(response.status.code, 500)
             let tooMany = (0..<100).map { "p\($0)=v" }.joined(separator: "&")
             let many = try await http.execute(
-                uri: "/oauth2/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: tooMany))
+                uri: "/oauth2/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: tooMany))
             assertOAuthError(many, status: 400, code: "invalid_request")
         }
     }
@@ -132,7 +190,8 @@ final class TokenEndpointTests: XCTestCase {
         try await withLiveBroker { fixture, http in
             try await fixture.addTenant("acme")
             let registered = try await fixture.addClient(tenant: "acme", scopes: "crm:contacts.read")
-            let wrong = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, "tsec_wrong"))
+            let wrong = try await http.postForm(
+                "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, "tsec_wrong"))
             assertOAuthError(wrong, status: 401, code: "invalid_client")
             let unknown = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: ("tcl_nobody", "x"))
             assertOAuthError(unknown, status: 401, code: "invalid_client")
@@ -140,7 +199,8 @@ final class TokenEndpointTests: XCTestCase {
             try await fixture.store.clients.disable(
                 clientID: registered.client.clientID, at: fixture.clock.now,
                 audit: AuditEvent(ts: fixture.clock.now, tenant: "acme", actor: .system, action: "client.disabled", outcome: .success))
-            let disabled = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
+            let disabled = try await http.postForm(
+                "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
             assertOAuthError(disabled, status: 401, code: "invalid_client", secrets: [registered.secret!])
             let failures = try await auditEvents(fixture).filter { $0.action == "client.auth_failed" }
             XCTAssertEqual(failures.count, 3)
@@ -153,7 +213,8 @@ final class TokenEndpointTests: XCTestCase {
         try await withLiveBroker { fixture, http in
             try await fixture.addTenant("acme")
             let registered = try await fixture.addClient(tenant: "acme", scopes: "crm:contacts.read", grants: [.tokenExchange])
-            let response = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
+            let response = try await http.postForm(
+                "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
             assertOAuthError(response, status: 400, code: "unauthorized_client")
         }
     }
@@ -164,10 +225,12 @@ final class TokenEndpointTests: XCTestCase {
             try await fixture.addTenant("acme")
             let registered = try await fixture.addClient(tenant: "acme", scopes: "crm:contacts.read")
             for _ in 0..<3 {
-                let response = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, "tsec_guess"))
+                let response = try await http.postForm(
+                    "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, "tsec_guess"))
                 assertOAuthError(response, status: 401, code: "invalid_client")
             }
-            let throttled = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
+            let throttled = try await http.postForm(
+                "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
             assertOAuthError(throttled, status: 429, code: "slow_down")
             XCTAssertNotNil(throttled.headers[.retryAfter])
             let auditedThrottle = try await auditEvents(fixture).contains { ($0.reason ?? "").contains("throttled") }
@@ -179,7 +242,8 @@ final class TokenEndpointTests: XCTestCase {
         let throttle = AuthFailureThrottle(limits: .init(window: 60, perClient: 100, perAddress: 4))
         try await withLiveBroker(throttle: throttle) { fixture, http in
             for index in 0..<4 {
-                let response = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: ("tcl_guess\(index)", "x"))
+                let response = try await http.postForm(
+                    "/oauth2/token", [("grant_type", "client_credentials")], basic: ("tcl_guess\(index)", "x"))
                 assertOAuthError(response, status: 401, code: "invalid_client")
             }
             let throttled = try await http.postForm("/oauth2/token", [("grant_type", "client_credentials")], basic: ("tcl_another", "x"))

@@ -55,7 +55,9 @@ enum Fixtures {
 
     /// A compact JWS with `headerJSON` taken verbatim (so it may be invalid) and signed by
     /// `key`'s raw signing primitive, whatever the header claims.
-    static func forge(headerJSON: String, claims: [String: JSONValue] = Fixtures.claims, signer key: JWSSigningKey)
+    static func forge(
+        headerJSON: String, claims: [String: JSONValue] = Fixtures.claims, signer key: JWSSigningKey
+    )
         throws -> String
     {
         let input = segment(headerJSON) + "." + segment(.object(claims))

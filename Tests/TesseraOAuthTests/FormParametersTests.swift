@@ -1,3 +1,4 @@
+import Foundation
 import TesseraCore
 import TesseraOAuth
 import XCTest
@@ -53,4 +54,3 @@ final class FormParametersTests: XCTestCase {
 extension Array where Element == UInt8 {
     func base64() -> String { Data(self).base64EncodedString() }
 }
-import Foundation

@@ -1,8 +1,9 @@
 import Foundation
 import TesseraCore
 import TesseraStore
-@testable import TesseraStoreSQLite
 import XCTest
+
+@testable import TesseraStoreSQLite
 
 /// Someone with write access to the file changes the log behind the store's back (dropping the
 /// append-only triggers first); `AuditChain.verify` must name the first record that no longer holds.
@@ -43,7 +44,8 @@ final class AuditTamperTests: XCTestCase {
         try XCTUnwrap(try connection.queryOne("SELECT body FROM audit WHERE seq = ?1", [.integer(seq)]) { $0.blob(0) })
     }
 
-    private func assertBroken(at expected: Int64, mentioning words: String, file: StaticString = #filePath, line: UInt = #line) async throws {
+    private func assertBroken(at expected: Int64, mentioning words: String, file: StaticString = #filePath, line: UInt = #line) async throws
+    {
         let finding = try await AuditChain.verify(store.audit)
         guard case .broken(let seq, let reason) = finding else {
             return XCTFail("expected a broken chain, got \(finding)", file: file, line: line)
@@ -107,7 +109,8 @@ final class AuditTamperTests: XCTestCase {
     func testAppendAfterTruncationKeepsTheBreakVisible() async throws {
         try tamper { connection in try connection.run("DELETE FROM audit WHERE seq = 5") }
         let record = try await store.audit.append(
-            AuditEvent(ts: Date(timeIntervalSince1970: 1_767_225_700), tenant: nil, actor: .system, action: "key.rotated", outcome: .success))
+            AuditEvent(
+                ts: Date(timeIntervalSince1970: 1_767_225_700), tenant: nil, actor: .system, action: "key.rotated", outcome: .success))
         XCTAssertEqual(record.seq, 6)
         try await assertBroken(at: 6, mentioning: "removed")
     }

@@ -1,8 +1,9 @@
 import Foundation
 import TesseraCore
 import TesseraStore
-@testable import TesseraStoreSQLite
 import XCTest
+
+@testable import TesseraStoreSQLite
 
 private let epoch = Date(timeIntervalSince1970: 1_767_225_600)
 private let acme = TenantID("acme")!

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import TesseraStoreSQLite
 
 /// A directory of throw-away databases for one test, removed afterwards.

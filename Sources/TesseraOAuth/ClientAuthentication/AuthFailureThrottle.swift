@@ -43,8 +43,9 @@ public final class AuthFailureThrottle: Sendable {
             return nil
         }
         if let retry {
-            throw OAuthError(.slowDown, "too many failed authentication attempts; retry later",
-                             reason: "client authentication throttled", retryAfter: retry)
+            throw OAuthError(
+                .slowDown, "too many failed authentication attempts; retry later",
+                reason: "client authentication throttled", retryAfter: retry)
         }
     }
 

@@ -146,7 +146,9 @@ struct IssuedAtPolicy: ClientAssertionPolicy {
         guard let value = iat.doubleValue else { return .fails("IssuedAt: iat is not a number") }
         let now = context.now.timeIntervalSince1970
         guard value <= now + ClockSkew.allowed else { return .fails("IssuedAt: issued in the future") }
-        guard value >= now - ClientAssertionVerifier.maximumLifetime - ClockSkew.allowed else { return .fails("IssuedAt: issued too long ago") }
+        guard value >= now - ClientAssertionVerifier.maximumLifetime - ClockSkew.allowed else {
+            return .fails("IssuedAt: issued too long ago")
+        }
         return .meets
     }
 }

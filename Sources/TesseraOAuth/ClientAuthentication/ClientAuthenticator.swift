@@ -20,7 +20,9 @@ public struct ClientAuthenticator: Sendable {
         self.assertionAudiences = assertionAudiences
     }
 
-    public func authenticate(_ presented: PresentedClientCredentials, sourceAddress: String?, now: Date) async throws(OAuthError) -> OAuthClient {
+    public func authenticate(
+        _ presented: PresentedClientCredentials, sourceAddress: String?, now: Date
+    ) async throws(OAuthError) -> OAuthClient {
         let claimed = presented.claimedClientID
         try throttle.check(clientID: claimed, address: sourceAddress, now: now)
         do throws(OAuthError) {
@@ -44,7 +46,8 @@ public struct ClientAuthenticator: Sendable {
             return try await authenticate(presented, sourceAddress: request.sourceAddress, now: now)
         } catch {
             guard error.code != .temporarilyUnavailable else { throw error }
-            throw await audit.refusal(error, action: "client.auth_failed", tenant: nil, clientID: claimed, traceID: request.traceID, now: now)
+            throw await audit.refusal(
+                error, action: "client.auth_failed", tenant: nil, clientID: claimed, traceID: request.traceID, now: now)
         }
     }
 

@@ -29,7 +29,8 @@ public struct IntrospectionEndpoint: Sendable {
         guard caller.mayIntrospect else {
             throw await audit.refusal(
                 OAuthError(.invalidClient, "this client may not introspect tokens", reason: "client lacks the introspect right"),
-                action: "token.introspected", tenant: caller.tenantID.rawValue, clientID: caller.clientID, traceID: request.traceID, now: now)
+                action: "token.introspected", tenant: caller.tenantID.rawValue, clientID: caller.clientID, traceID: request.traceID,
+                now: now)
         }
         guard let token = request.form["token"] else {
             throw await audit.refusal(

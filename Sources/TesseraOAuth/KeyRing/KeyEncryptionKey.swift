@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// Seals private keys at rest with AES-256-GCM under a key derived from `TESSERA_KEK`.
 ///

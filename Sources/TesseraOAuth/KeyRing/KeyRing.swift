@@ -43,10 +43,11 @@ public final class KeyRing: Sendable {
     public var jwks: JWKS {
         let now = clock.now
         return snapshot.withLock { state in
-            JWKS(keys: state.published.compactMap { entry in
-                if let until = entry.until, until <= now { return nil }
-                return state.verification[entry.kid]?.jwk
-            })
+            JWKS(
+                keys: state.published.compactMap { entry in
+                    if let until = entry.until, until <= now { return nil }
+                    return state.verification[entry.kid]?.jwk
+                })
         }
     }
 
@@ -64,7 +65,10 @@ public final class KeyRing: Sendable {
     private static func read(_ directory: KeyDirectory) throws -> Snapshot {
         let fingerprint = directory.fingerprint()
         let stored = try directory.load()
-        guard let activeStored = stored.filter({ $0.state == .active }).max(by: { ($0.activatedAt ?? $0.createdAt) < ($1.activatedAt ?? $1.createdAt) })
+        guard
+            let activeStored = stored.filter({ $0.state == .active }).max(by: {
+                ($0.activatedAt ?? $0.createdAt) < ($1.activatedAt ?? $1.createdAt)
+            })
         else { throw KeyRingError.noActiveKey }
         let active = try directory.signingKey(for: activeStored)
         var verification: [String: JWSVerificationKey] = [:]

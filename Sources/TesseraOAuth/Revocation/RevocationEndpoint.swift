@@ -36,11 +36,14 @@ public struct RevocationEndpoint: Sendable {
             verified = try verifier.verifySignature(token, now: now)
         } catch {
             // RFC 7009 §2.2: an invalid token is not an error for the caller.
-            try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: token invalid or expired", jti: nil, request: request, now: now))
+            try await audit.record(
+                event(
+                    caller, outcome: .success, reason: "nothing to revoke: token invalid or expired", jti: nil, request: request, now: now))
             return
         }
         guard verified.tenantID == caller.tenantID else {
-            try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: token unknown here", jti: nil, request: request, now: now))
+            try await audit.record(
+                event(caller, outcome: .success, reason: "nothing to revoke: token unknown here", jti: nil, request: request, now: now))
             return
         }
         guard verified.clientID == caller.clientID else {
@@ -56,9 +59,13 @@ public struct RevocationEndpoint: Sendable {
             switch outcome {
             case .revoked: break
             case .alreadyRevoked:
-                try await audit.record(event(caller, outcome: .success, reason: "already revoked", jti: verified.jti, request: request, now: now))
+                try await audit.record(
+                    event(caller, outcome: .success, reason: "already revoked", jti: verified.jti, request: request, now: now))
             case .unknown:
-                try await audit.record(event(caller, outcome: .success, reason: "nothing to revoke: not recorded", jti: verified.jti, request: request, now: now))
+                try await audit.record(
+                    event(
+                        caller, outcome: .success, reason: "nothing to revoke: not recorded", jti: verified.jti, request: request, now: now)
+                )
             }
         } catch let error as OAuthError {
             throw error
@@ -67,7 +74,9 @@ public struct RevocationEndpoint: Sendable {
         }
     }
 
-    private func event(_ caller: OAuthClient, outcome: AuditEvent.Outcome, reason: String, jti: String?, request: TokenRequest, now: Date) -> AuditEvent {
+    private func event(
+        _ caller: OAuthClient, outcome: AuditEvent.Outcome, reason: String, jti: String?, request: TokenRequest, now: Date
+    ) -> AuditEvent {
         AuditEvent(
             ts: now, tenant: caller.tenantID.rawValue, actor: .client(caller.clientID), clientID: caller.clientID,
             action: "token.revoked", outcome: outcome, reason: reason, jti: jti, traceID: request.traceID)

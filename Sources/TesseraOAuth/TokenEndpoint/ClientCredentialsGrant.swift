@@ -15,8 +15,9 @@ public struct ClientCredentialsGrant: GrantHandler {
     public func decide(_ context: GrantContext) async throws(OAuthError) -> GrantDecision {
         let form = context.request.form
         guard form.all("resource").isEmpty, form.all("audience").isEmpty else {
-            throw OAuthError(.invalidTarget, "resource and audience are not available for this grant",
-                             reason: "client_credentials does not take resource/audience; the audience follows the scopes")
+            throw OAuthError(
+                .invalidTarget, "resource and audience are not available for this grant",
+                reason: "client_credentials does not take resource/audience; the audience follows the scopes")
         }
         let registered = context.client.scopes
         let granted: ScopeSet

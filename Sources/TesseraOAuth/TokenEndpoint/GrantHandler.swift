@@ -13,7 +13,9 @@ public struct GrantDecision: Sendable {
     public let lifetime: TimeInterval
     public let parentJTI: String?
 
-    public init(subject: String, subjectType: SubjectType, scopes: ScopeSet, audience: [String], lifetime: TimeInterval, parentJTI: String? = nil) {
+    public init(
+        subject: String, subjectType: SubjectType, scopes: ScopeSet, audience: [String], lifetime: TimeInterval, parentJTI: String? = nil
+    ) {
         self.subject = subject
         self.subjectType = subjectType
         self.scopes = scopes

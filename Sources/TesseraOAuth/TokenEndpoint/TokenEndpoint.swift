@@ -36,9 +36,10 @@ public struct TokenEndpoint: Sendable {
     public func handle(_ request: TokenRequest) async throws(OAuthError) -> TokenResponse {
         let now = clock.now
         // As asked, for the audit record: bounded, since it is read before the scope is validated.
-        let requestedScopes = request.form["scope"].map { text in
-            text.split(separator: " ").prefix(ScopeSet.maximumCount).map { String($0.prefix(Scope.maximumLength)) }
-        } ?? []
+        let requestedScopes =
+            request.form["scope"].map { text in
+                text.split(separator: " ").prefix(ScopeSet.maximumCount).map { String($0.prefix(Scope.maximumLength)) }
+            } ?? []
 
         // Phase 1: parse.
         guard let grantText = request.form["grant_type"] else {

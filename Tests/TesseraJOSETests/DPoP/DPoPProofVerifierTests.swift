@@ -8,13 +8,17 @@ final class DPoPProofVerifierTests: XCTestCase {
 
     private let verifier = DPoPProofVerifier()
 
-    private func verify(_ token: String, _ context: DPoPRequestContext = DPoPFixtures.context()) throws
+    private func verify(
+        _ token: String, _ context: DPoPRequestContext = DPoPFixtures.context()
+    ) throws
         -> VerifiedDPoPProof
     {
         try verifier.verify(DPoPProof(parsing: token), context)
     }
 
-    private func verify(_ proof: Proof, _ context: DPoPRequestContext = DPoPFixtures.context()) throws
+    private func verify(
+        _ proof: Proof, _ context: DPoPRequestContext = DPoPFixtures.context()
+    ) throws
         -> VerifiedDPoPProof
     {
         try verify(proof.token(), context)
