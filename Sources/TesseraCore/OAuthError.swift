@@ -43,6 +43,8 @@ public struct OAuthError: Error, Sendable, CustomStringConvertible {
     public let reason: String
     /// Seconds, for `Retry-After` on throttled or unavailable answers.
     public var retryAfter: Int?
+    /// A fresh server nonce for the `DPoP-Nonce` header (RFC 9449 §8), with `use_dpop_nonce`.
+    public var dpopNonce: String?
 
     public init(_ code: OAuthErrorCode, _ publicDescription: String, reason: String? = nil, retryAfter: Int? = nil) {
         self.code = code

@@ -70,4 +70,6 @@ extension HTTPField.Name {
     static let xRequestID = Self("X-Request-Id")!
     static let pragma = Self("Pragma")!
     static let allow = Self("Allow")!
+    static let dpop = Self("DPoP")!
+    static let dpopNonce = Self("DPoP-Nonce")!
 }

@@ -23,7 +23,10 @@ public struct OAuthController: Sendable {
                 do throws(OAuthError) {
                     let token = try await broker.tokenEndpoint.handle(tokenRequest)
                     metrics.grants(outcome: "issued").increment()
-                    return Self.json(StrictJSON.serialize(.object(token.jsonObject)), noStore: true)
+                    var response = Self.json(StrictJSON.serialize(.object(token.jsonObject)), noStore: true)
+                    // RFC 9449 §8.2: a fresh nonce with every answer saves the client a round trip.
+                    if let nonces = broker.dpopNonces { response.headers[.dpopNonce] = nonces.current(now: broker.clock.now) }
+                    return response
                 } catch {
                     metrics.grants(outcome: error.code.rawValue).increment()
                     throw error
@@ -103,7 +106,8 @@ public struct OAuthController: Sendable {
         let authorizations = request.headers[values: .authorization]
         guard authorizations.count <= 1 else { throw .invalidRequest("more than one Authorization header") }
         return TokenRequest(
-            form: form, authorization: authorizations.first, sourceAddress: context.remoteAddress, traceID: context.requestID)
+            form: form, authorization: authorizations.first, sourceAddress: context.remoteAddress, traceID: context.requestID,
+            dpopProofs: request.headers[values: .dpop])
     }
 
     static func json(_ bytes: some Sequence<UInt8>, noStore: Bool) -> Response {

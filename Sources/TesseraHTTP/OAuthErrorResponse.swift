@@ -12,6 +12,9 @@ public enum OAuthErrorResponse {
         if error.code == .invalidClient {
             headers[.wwwAuthenticate] = "Basic realm=\"tessera\", error=\"invalid_client\""
         }
+        if let nonce = error.dpopNonce {
+            headers[.dpopNonce] = nonce
+        }
         if let retryAfter = error.retryAfter {
             headers[.retryAfter] = String(retryAfter)
         }

@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 public import ServiceLifecycle
 public import TesseraCore
-import TesseraJOSE
+public import TesseraJOSE
 public import TesseraStore
 
 /// The OAuth side of one broker instance, wired in one place (STYLE.md rule 3).
@@ -15,10 +15,12 @@ public struct Broker: Sendable {
     public let revocation: RevocationEndpoint
     public let accessTokens: AccessTokenVerifier
     public let clock: any WallClock
+    /// Server nonces for DPoP proofs at the token endpoint (RFC 9449 §8); nil when off.
+    public let dpopNonces: DPoPNonceSource?
 
     public init(
         settings: BrokerSettings, store: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
-        throttle: AuthFailureThrottle = AuthFailureThrottle()
+        throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: DPoPNonceSource? = nil
     ) {
         self.settings = settings
         self.store = store
@@ -30,7 +32,9 @@ public struct Broker: Sendable {
         accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, store: store)
         tokenEndpoint = TokenEndpoint(
             settings: settings, store: store, authenticator: authenticator, handlers: [ClientCredentialsGrant()],
-            minter: AccessTokenMinter(keyRing: keyRing, issuer: settings.issuer), clock: clock)
+            minter: AccessTokenMinter(keyRing: keyRing, issuer: settings.issuer),
+            dpop: DPoPBinding(nonces: dpopNonces, replay: store.replay), clock: clock)
+        self.dpopNonces = dpopNonces
         introspection = IntrospectionEndpoint(authenticator: authenticator, verifier: accessTokens, auditStore: store.audit, clock: clock)
         revocation = RevocationEndpoint(authenticator: authenticator, verifier: accessTokens, store: store, clock: clock)
     }

@@ -39,7 +39,7 @@ public struct BrokerFixture: Sendable {
 
     public static func make(
         clock: FixedWallClock = FixedWallClock(), kek: KeyEncryptionKey? = nil,
-        throttle: AuthFailureThrottle = AuthFailureThrottle()
+        throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: Bool = false
     ) async throws -> BrokerFixture {
         let folder = try TemporaryFolder()
         var logger = Logger(label: "tessera-test")
@@ -49,7 +49,8 @@ public struct BrokerFixture: Sendable {
         let keys = KeyDirectory(root: folder.url.appendingPathComponent("Keys"), kek: kek, retention: settings.keyRetention)
         try keys.ensureInitialized(algorithm: .ES256, now: clock.now)
         let ring = try KeyRing(directory: keys, clock: clock)
-        let broker = Broker(settings: settings, store: store, keyRing: ring, clock: clock, throttle: throttle)
+        let nonces = dpopNonces ? DPoPNonceSource(key: try keys.dpopNonceKey()) : nil
+        let broker = Broker(settings: settings, store: store, keyRing: ring, clock: clock, throttle: throttle, dpopNonces: nonces)
         return BrokerFixture(folder: folder, store: store, keyDirectory: keys, broker: broker, clock: clock, settings: settings)
     }
 
@@ -76,7 +77,7 @@ public struct BrokerFixture: Sendable {
     /// Registers a client; for `private_key_jwt` a key pair is generated and its public half registered.
     public func addClient(
         tenant: String, scopes: String, method: ClientAuthMethod = .clientSecretBasic, introspect: Bool = false,
-        grants: Set<GrantType> = [.clientCredentials], keyAlgorithm: JWSAlgorithm = .ES256
+        grants: Set<GrantType> = [.clientCredentials], keyAlgorithm: JWSAlgorithm = .ES256, dpop: DPoPRequirement = .optional
     ) async throws -> RegisteredClient {
         let secret = method == .privateKeyJWT ? nil : Secrets.randomToken(prefix: "tsec_")
         let key = method == .privateKeyJWT ? try JWSSigningKey.generate(keyAlgorithm) : nil
@@ -84,7 +85,7 @@ public struct BrokerFixture: Sendable {
         let client = OAuthClient(
             clientID: "tcl_" + Secrets.base64URL(Secrets.randomBytes(12)), tenantID: TenantID(tenant)!, name: "test client",
             authMethod: method, secretHash: secret.map(Secrets.sha256), jwks: jwks, scopes: try ScopeSet(parsing: scopes),
-            grantTypes: grants, dpop: .optional, mayIntrospect: introspect, createdAt: clock.now)
+            grantTypes: grants, dpop: dpop, mayIntrospect: introspect, createdAt: clock.now)
         try await store.clients.create(
             client,
             audit: AuditEvent(
@@ -115,5 +116,30 @@ public struct ClientAssertionBuilder: Sendable {
         let head = Base64URL.encode(StrictJSON.serialize(.object(header)))
         let body = Base64URL.encode(StrictJSON.serialize(.object(claims)))
         return "\(head).\(body).\(Base64URL.encode(signature))"
+    }
+}
+
+/// Builds DPoP proofs (RFC 9449 §4.2) with a client-held key, valid by default.
+public struct DPoPProofBuilder: Sendable {
+    public let key: JWSSigningKey
+
+    public init(algorithm: JWSAlgorithm = .ES256) throws { key = try JWSSigningKey.generate(algorithm) }
+
+    /// The thumbprint a token bound to this key carries in `cnf.jkt`.
+    public var jkt: String { key.publicJWK.thumbprint() }
+
+    public func proof(
+        method: String = "POST", url: String, now: Date, nonce: String? = nil, accessToken: String? = nil,
+        jti: String = Secrets.randomToken(), typ: String = "dpop+jwt", extraClaims: [String: JSONValue] = [:]
+    ) throws -> String {
+        var claims: [String: JSONValue] = [
+            "jti": .string(jti), "htm": .string(method), "htu": .string(url), "iat": .number(now.timeIntervalSince1970.rounded(.down)),
+        ]
+        if let nonce { claims["nonce"] = .string(nonce) }
+        if let accessToken { claims["ath"] = .string(DPoPAccessTokenHash.of(accessToken)) }
+        claims.merge(extraClaims) { $1 }
+        var publicJWK = key.publicJWK
+        publicJWK.kid = nil
+        return try key.signCompact(claims: claims, typ: typ, extraHeader: ["jwk": publicJWK.json])
     }
 }

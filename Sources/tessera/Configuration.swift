@@ -11,7 +11,7 @@ import TesseraStoreSQLite
 /// Options every command shares. Resolution order: flag, then `TESSERA_*` variable, then the
 /// `--config` JSON file, then the default.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level).")
+    @Option(help: "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level, dpop_nonce).")
     var config: String?
 
     @Option(help: "sqlite:PATH (default sqlite:./data/tessera.db). Env: TESSERA_DATABASE.")
@@ -36,6 +36,8 @@ struct ResolvedConfiguration {
     var logLevel: Logger.Level
     var kek: KeyEncryptionKey?
     var kekConfigured: Bool
+    /// Whether the token endpoint asks DPoP clients for a server nonce (RFC 9449 §8). On by default.
+    var dpopNonce: Bool
 
     static func resolve(
         _ global: GlobalOptions, host: String? = nil, port: Int? = nil, issuer: String? = nil
@@ -46,7 +48,7 @@ struct ResolvedConfiguration {
             guard let data = FileManager.default.contents(atPath: path),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             else { throw ValidationError("cannot read configuration file \(path) as a JSON object") }
-            let known: Set = ["host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level"]
+            let known: Set = ["host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level", "dpop_nonce"]
             if let unknown = object.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("unknown configuration key '\(unknown)' in \(path)")
             }
@@ -74,6 +76,8 @@ struct ResolvedConfiguration {
         guard let level = Logger.Level(rawValue: value(nil, "TESSERA_LOG_LEVEL", "log_level") ?? "info") else {
             throw ValidationError("log_level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let dpopNonceText = value(nil, "TESSERA_DPOP_NONCE", "dpop_nonce") ?? "true"
+        guard ["true", "false", "1", "0"].contains(dpopNonceText) else { throw ValidationError("dpop_nonce must be true or false") }
         var kek: KeyEncryptionKey?
         let kekText = environment["TESSERA_KEK"] ?? ""
         if !kekText.isEmpty {
@@ -86,7 +90,8 @@ struct ResolvedConfiguration {
             host: resolvedHost, port: resolvedPort, issuer: resolvedIssuer,
             database: value(global.database, "TESSERA_DATABASE", "database") ?? "sqlite:./data/tessera.db",
             keysDir: value(global.keysDir, "TESSERA_KEYS_DIR", "keys_dir") ?? "./Keys",
-            accessTokenLifetime: lifetime, logLevel: level, kek: kek, kekConfigured: kek != nil)
+            accessTokenLifetime: lifetime, logLevel: level, kek: kek, kekConfigured: kek != nil,
+            dpopNonce: dpopNonceText == "true" || dpopNonceText == "1")
     }
 
     var settings: BrokerSettings { BrokerSettings(issuer: issuer, accessTokenLifetime: accessTokenLifetime) }

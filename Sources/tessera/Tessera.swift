@@ -51,7 +51,8 @@ struct Serve: AsyncParsableCommand {
         } else {
             logger.notice("signing keys are sealed with TESSERA_KEK")
         }
-        let broker = Broker(settings: config.settings, store: store, keyRing: keyRing)
+        let nonces = config.dpopNonce ? DPoPNonceSource(key: try directory.dpopNonceKey()) : nil
+        let broker = Broker(settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces)
         logger.notice("tessera starting", metadata: ["issuer": "\(config.issuer)", "database": "\(Self.redacted(config.database))"])
         let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger)
         do {

@@ -15,10 +15,10 @@ import XCTest
 
 /// Runs `body` against a real server on a loopback port, over HTTP/1.1.
 func withLiveBroker<T: Sendable>(
-    throttle: AuthFailureThrottle = AuthFailureThrottle(),
+    throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: Bool = false,
     _ body: @Sendable (BrokerFixture, any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    let fixture = try await BrokerFixture.make(throttle: throttle)
+    let fixture = try await BrokerFixture.make(throttle: throttle, dpopNonces: dpopNonces)
     var logger = Logger(label: "tessera-http-test")
     logger.logLevel = .critical
     let app = buildApplication(broker: fixture.broker, host: "127.0.0.1", port: 0, logger: logger)
@@ -41,7 +41,7 @@ extension TestClientProtocol {
         if let (id, secret) = basic {
             headers[.authorization] = "Basic " + Data("\(formEncode(id)):\(formEncode(secret))".utf8).base64EncodedString()
         }
-        for field in extra { headers[field.name] = field.value }
+        for field in extra { headers.append(field) }
         let body = form.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
         return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
     }

@@ -21,6 +21,7 @@ public enum AuthorizationServerMetadata {
             "introspection_endpoint_auth_signing_alg_values_supported": assertionAlgorithms,
             "revocation_endpoint_auth_methods_supported": authMethods,
             "revocation_endpoint_auth_signing_alg_values_supported": assertionAlgorithms,
+            "dpop_signing_alg_values_supported": .array(DPoPProofVerifier.allowedAlgorithms.map(\.rawValue).sorted().map(JSONValue.string)),
         ]
     }
 }

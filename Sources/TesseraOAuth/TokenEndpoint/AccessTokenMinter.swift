@@ -20,7 +20,8 @@ public struct AccessTokenMinter: Sendable {
     }
 
     /// RFC 9068 §2.2 claims plus DESIGN.md's `tid`, `sub_type`.
-    public func mint(_ decision: GrantDecision, client: OAuthClient, now: Date) throws(OAuthError) -> Minted {
+    /// `confirmation` is the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1).
+    public func mint(_ decision: GrantDecision, client: OAuthClient, now: Date, confirmation: String? = nil) throws(OAuthError) -> Minted {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let expiresAt = issuedAt.addingTimeInterval(decision.lifetime.rounded(.down))
         let jti = Secrets.base64URL(Secrets.randomBytes(16))
@@ -36,6 +37,7 @@ public struct AccessTokenMinter: Sendable {
             "sub_type": .string(decision.subjectType.rawValue),
         ]
         if !decision.scopes.isEmpty { claims["scope"] = .string(decision.scopes.description) }
+        if let confirmation { claims["cnf"] = .object(["jkt": .string(confirmation)]) }
         let token: String
         do {
             token = try keyRing.activeKey.signCompact(claims: claims, typ: Self.tokenType)

@@ -1,10 +1,12 @@
 public import Foundation
 public import TesseraCore
+public import TesseraJOSE
 public import TesseraStore
 
 /// `POST /oauth2/token` (RFC 6749 §3.2) as a fixed sequence of phases that no grant can skip:
-/// parse → authenticate the client → check the client may use the grant → the grant handler
-/// decides → mint → record and audit in one commit → respond.
+/// parse → authenticate the client → verify DPoP → check the client may use the grant → the
+/// grant handler decides → mint (bound to the DPoP key when there is one) → record and audit in
+/// one commit → respond.
 ///
 /// Every refusal after parsing is audited with its precise reason; the caller only sees the
 /// generic public description.
@@ -14,18 +16,20 @@ public struct TokenEndpoint: Sendable {
     private let authenticator: ClientAuthenticator
     private let handlers: [GrantType: any GrantHandler]
     private let minter: AccessTokenMinter
+    private let dpop: DPoPBinding
     private let audit: AuditTrail
     private let clock: any WallClock
 
     public init(
         settings: BrokerSettings, store: any TesseraStore, authenticator: ClientAuthenticator, handlers: [any GrantHandler],
-        minter: AccessTokenMinter, clock: any WallClock
+        minter: AccessTokenMinter, dpop: DPoPBinding, clock: any WallClock
     ) {
         self.settings = settings
         self.store = store
         self.authenticator = authenticator
         self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0.grantType, $0) })
         self.minter = minter
+        self.dpop = dpop
         self.audit = AuditTrail(store: store.audit)
         self.clock = clock
     }
@@ -52,9 +56,12 @@ public struct TokenEndpoint: Sendable {
         // Phase 2: authenticate the client.
         let client = try await authenticator.authenticatedCaller(of: request, audit: audit, now: now)
 
-        // Phases 3–4: the client may use this grant; the handler decides.
+        // Phases 3–5: DPoP; the client may use this grant; the handler decides.
         let decision: GrantDecision
+        let proof: VerifiedDPoPProof?
         do throws(OAuthError) {
+            proof = try await dpop.confirm(
+                proofs: request.dpopProofs, client: client, method: "POST", url: settings.tokenEndpoint, now: now)
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError.unauthorizedClient(reason: "client is not registered for \(grantType.rawValue)")
             }
@@ -66,8 +73,8 @@ public struct TokenEndpoint: Sendable {
                 requestedScopes: requestedScopes, traceID: request.traceID, now: now)
         }
 
-        // Phase 5: mint. Phase 6: record the token and its audit record in one commit.
-        let minted = try minter.mint(decision, client: client, now: now)
+        // Phase 6: mint. Phase 7: record the token and its audit record in one commit.
+        let minted = try minter.mint(decision, client: client, now: now, confirmation: proof?.jkt)
         let event = AuditEvent(
             ts: now, tenant: client.tenantID.rawValue, actor: .client(client.clientID), clientID: client.clientID,
             action: "token.issued", outcome: .success, reason: grantType.rawValue, jti: minted.record.jti,
@@ -79,9 +86,9 @@ public struct TokenEndpoint: Sendable {
             throw .unavailable(reason: "recording the grant failed: \(error)")
         }
 
-        // Phase 7: respond.
+        // Phase 8: respond.
         return TokenResponse(
-            accessToken: minted.token, tokenType: "Bearer", expiresIn: Int(decision.lifetime.rounded(.down)),
+            accessToken: minted.token, tokenType: proof == nil ? "Bearer" : "DPoP", expiresIn: Int(decision.lifetime.rounded(.down)),
             scope: decision.scopes.isEmpty ? nil : decision.scopes.description, issuedTokenType: nil)
     }
 }

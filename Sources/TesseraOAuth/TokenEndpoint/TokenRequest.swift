@@ -7,12 +7,15 @@ public struct TokenRequest: Sendable {
     public let authorization: String?
     public let sourceAddress: String?
     public let traceID: String
+    /// Every `DPoP` header value, so that more than one can be refused (RFC 9449 §4.3).
+    public let dpopProofs: [String]
 
-    public init(form: FormParameters, authorization: String?, sourceAddress: String?, traceID: String) {
+    public init(form: FormParameters, authorization: String?, sourceAddress: String?, traceID: String, dpopProofs: [String] = []) {
         self.form = form
         self.authorization = authorization
         self.sourceAddress = sourceAddress
         self.traceID = traceID
+        self.dpopProofs = dpopProofs
     }
 }
 
