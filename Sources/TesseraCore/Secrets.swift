@@ -27,6 +27,16 @@ public enum Secrets {
         prefix + base64URL(randomBytes(32))
     }
 
+    /// 128 bits, base64url: 48 bits of milliseconds since 1970 then 80 random bits. Ids made this
+    /// way sort by creation, so a store indexing them appends instead of touching a random page
+    /// per insert; 80 random bits keep them unguessable and unique.
+    public static func timeOrderedID(now: Date) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var bytes = (0..<6).map { UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - $0))) }
+        bytes += randomBytes(10)
+        return base64URL(bytes)
+    }
+
     public static func sha256(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
 
     public static func sha256Hex(_ bytes: some Sequence<UInt8>) -> String {

@@ -50,3 +50,16 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(parsed?.timeIntervalSince1970 ?? 0, now.timeIntervalSince1970, accuracy: 0.001)
     }
 }
+
+final class TimeOrderedIDTests: XCTestCase {
+    func testIDsSortByCreationTimeAndStayUnique() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let ids = (0..<2000).map { Secrets.timeOrderedID(now: start.addingTimeInterval(Double($0) * 0.001)) }
+        XCTAssertEqual(Set(ids).count, ids.count)
+        XCTAssertTrue(ids.allSatisfy { $0.count == 22 })
+        // Base64url's alphabet is not in ASCII order, so compare the decoded timestamp prefix.
+        let sameMillisecond = (0..<1000).map { _ in Secrets.timeOrderedID(now: start) }
+        XCTAssertEqual(Set(sameMillisecond).count, 1000, "80 random bits separate ids of the same millisecond")
+        XCTAssertEqual(Set(sameMillisecond.map { $0.prefix(8) }).count, 1, "the timestamp prefix is shared")
+    }
+}

@@ -24,7 +24,7 @@ public struct AccessTokenMinter: Sendable {
     public func mint(_ decision: GrantDecision, client: OAuthClient, now: Date, confirmation: String? = nil) throws(OAuthError) -> Minted {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let expiresAt = issuedAt.addingTimeInterval(decision.lifetime.rounded(.down))
-        let jti = Secrets.base64URL(Secrets.randomBytes(16))
+        let jti = Secrets.timeOrderedID(now: now)
         var claims: [String: JSONValue] = [
             "iss": .string(issuer),
             "sub": .string(decision.subject),
