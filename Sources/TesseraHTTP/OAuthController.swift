@@ -24,8 +24,10 @@ public struct OAuthController: Sendable {
                     let token = try await broker.tokenEndpoint.handle(tokenRequest)
                     metrics.grants(outcome: "issued").increment()
                     var response = Self.json(StrictJSON.serialize(.object(token.jsonObject)), noStore: true)
-                    // RFC 9449 §8.2: a fresh nonce with every answer saves the client a round trip.
-                    if let nonces = broker.dpopNonces { response.headers[.dpopNonce] = nonces.current(now: broker.clock.now) }
+                    // RFC 9449 §8.2: a fresh nonce with each answer to a DPoP client saves it a round trip.
+                    if let nonces = broker.dpopNonces, !tokenRequest.dpopProofs.isEmpty {
+                        response.headers[.dpopNonce] = nonces.current(now: broker.clock.now)
+                    }
                     return response
                 } catch {
                     metrics.grants(outcome: error.code.rawValue).increment()
