@@ -91,6 +91,22 @@ final class DiscoveryAndOperationsTests: XCTestCase {
         }
     }
 
+    func testReadinessFailsWhenTheStoreIsGoneAndGrantsAnswer503() async throws {
+        try await withLiveBroker { fixture, http in
+            try await fixture.addTenant("acme")
+            let registered = try await fixture.addClient(tenant: "acme", scopes: "crm:contacts.read")
+            await fixture.store.close()
+            let readiness = try await http.execute(uri: "/readyz", method: .get)
+            XCTAssertEqual(readiness.status, .serviceUnavailable)
+            let liveness = try await http.execute(uri: "/healthz", method: .get)
+            XCTAssertEqual(liveness.status, .ok, "alive, just not ready")
+            let grant = try await http.postForm(
+                "/oauth2/token", [("grant_type", "client_credentials")], basic: (registered.client.clientID, registered.secret!))
+            assertOAuthError(grant, status: 503, code: "temporarily_unavailable", secrets: [registered.secret!])
+            XCTAssertNotNil(grant.headers[.retryAfter])
+        }
+    }
+
     func testUnknownRoutesAndMethodsNeverAnswer500() async throws {
         try await withLiveBroker { _, http in
             for (path, method) in [
