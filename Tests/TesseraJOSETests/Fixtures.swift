@@ -20,7 +20,6 @@ enum Fixtures {
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
     ]
-    static let rfc7515A3PrivateD = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"
     static let rfc7515A3Token =
         "eyJhbGciOiJFUzI1NiJ9"
         + ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
@@ -28,11 +27,9 @@ enum Fixtures {
 
     /// RFC 8037 Appendix A.1–A.4: the Ed25519 example key, its thumbprint and a JWS over a
     /// non-JSON payload ("Example of Ed25519 signing").
-    static let rfc8037PrivateJWK: JSONValue = [
-        "kty": "OKP", "crv": "Ed25519",
-        "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
-        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
-    ]
+    /// A generated Ed25519 private JWK, for tests that need private members: no private key is
+    /// committed, not even a published one.
+    static let okpPrivateJWK: JSONValue = try! JWSSigningKey.generate(.EdDSA).privateJWK
     static let rfc8037PublicJWK: JSONValue = [
         "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     ]

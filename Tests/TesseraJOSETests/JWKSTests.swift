@@ -24,7 +24,7 @@ final class JWKSTests: XCTestCase {
     func testRefusesASetCarryingPrivateMaterial() {
         assertThrowsJOSEError(
             .privateKeyMaterial,
-            try JWKS(json: ["keys": [Fixtures.rfc7515A3PublicJWK, Fixtures.rfc8037PrivateJWK]]))
+            try JWKS(json: ["keys": [Fixtures.rfc7515A3PublicJWK, Fixtures.okpPrivateJWK]]))
         assertThrowsJOSEError(
             .privateKeyMaterial,
             try JWKS(json: ["keys": [Fixtures.rfc7515A3PublicJWK, ["kty": "oct", "k": "c2VjcmV0"]]]))

@@ -35,7 +35,7 @@ final class JWKTests: XCTestCase {
             members[name] = "AQAB"
             assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: .object(members)), name)
         }
-        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: Fixtures.rfc8037PrivateJWK))
+        assertThrowsJOSEError(.privateKeyMaterial, try JWK(json: Fixtures.okpPrivateJWK))
     }
 
     func testRefusesPrivateMembersEvenForUnknownKeyTypes() {

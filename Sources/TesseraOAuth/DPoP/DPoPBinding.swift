@@ -53,9 +53,7 @@ public struct DPoPBinding: Sendable {
         }
         let firstUse: Bool
         do {
-            firstUse = try await replay.consume(
-                namespace: "dpop", id: "\(verified.jkt) \(verified.jti)",
-                expiresAt: verified.issuedAt.addingTimeInterval(verifier.iatWindow + ClockSkew.allowed), now: now)
+            firstUse = try await replay.consumeDPoPProof(verified, namespace: "dpop", iatWindow: verifier.iatWindow, now: now)
         } catch {
             throw .unavailable(reason: "replay store: \(error)")
         }

@@ -75,9 +75,7 @@ public struct ProtectedResourceVerifier: Sendable {
         guard proof.jkt == boundTo else { throw .invalidDPoPProof("Binding: proof signed by another key than the token's cnf.jkt") }
         let firstUse: Bool
         do {
-            firstUse = try await replay.consume(
-                namespace: "dpop-resource", id: "\(proof.jkt) \(proof.jti)",
-                expiresAt: proof.issuedAt.addingTimeInterval(proofVerifier.iatWindow + ClockSkew.allowed), now: now)
+            firstUse = try await replay.consumeDPoPProof(proof, namespace: "dpop-resource", iatWindow: proofVerifier.iatWindow, now: now)
         } catch {
             throw .unavailable("replay store: \(error)")
         }
