@@ -11,7 +11,7 @@ import TesseraStoreSQLite
 /// Options every command shares. Resolution order: flag, then `TESSERA_*` variable, then the
 /// `--config` JSON file, then the default.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level, dpop_nonce).")
+    @Option(help: "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level, dpop_nonce, signing_alg).")
     var config: String?
 
     @Option(help: "sqlite:PATH (default sqlite:./data/tessera.db). Env: TESSERA_DATABASE.")
@@ -38,6 +38,8 @@ struct ResolvedConfiguration {
     var kekConfigured: Bool
     /// Whether the token endpoint asks DPoP clients for a server nonce (RFC 9449 §8). On by default.
     var dpopNonce: Bool
+    /// The algorithm of newly generated signing keys: ES256 (default), EdDSA, RS256 or PS256.
+    var signingAlgorithm: JWSAlgorithm
 
     static func resolve(
         _ global: GlobalOptions, host: String? = nil, port: Int? = nil, issuer: String? = nil
@@ -48,7 +50,7 @@ struct ResolvedConfiguration {
             guard let data = FileManager.default.contents(atPath: path),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             else { throw ValidationError("cannot read configuration file \(path) as a JSON object") }
-            let known: Set = ["host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level", "dpop_nonce"]
+            let known: Set = ["host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level", "dpop_nonce", "signing_alg"]
             if let unknown = object.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("unknown configuration key '\(unknown)' in \(path)")
             }
@@ -76,6 +78,10 @@ struct ResolvedConfiguration {
         guard let level = Logger.Level(rawValue: value(nil, "TESSERA_LOG_LEVEL", "log_level") ?? "info") else {
             throw ValidationError("log_level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let algorithmText = value(nil, "TESSERA_SIGNING_ALG", "signing_alg") ?? "ES256"
+        guard let signingAlgorithm = JWSAlgorithm(rawValue: algorithmText), Self.signingAlgorithms.contains(signingAlgorithm) else {
+            throw ValidationError("signing_alg must be one of \(Self.signingAlgorithms.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
         let dpopNonceText = value(nil, "TESSERA_DPOP_NONCE", "dpop_nonce") ?? "true"
         guard ["true", "false", "1", "0"].contains(dpopNonceText) else { throw ValidationError("dpop_nonce must be true or false") }
         var kek: KeyEncryptionKey?
@@ -91,10 +97,15 @@ struct ResolvedConfiguration {
             database: value(global.database, "TESSERA_DATABASE", "database") ?? "sqlite:./data/tessera.db",
             keysDir: value(global.keysDir, "TESSERA_KEYS_DIR", "keys_dir") ?? "./Keys",
             accessTokenLifetime: lifetime, logLevel: level, kek: kek, kekConfigured: kek != nil,
-            dpopNonce: dpopNonceText == "true" || dpopNonceText == "1")
+            dpopNonce: dpopNonceText == "true" || dpopNonceText == "1", signingAlgorithm: signingAlgorithm)
     }
 
-    var settings: BrokerSettings { BrokerSettings(issuer: issuer, accessTokenLifetime: accessTokenLifetime) }
+    /// DESIGN.md: ES256 by default; EdDSA, RS256 and PS256 configurable.
+    static let signingAlgorithms: Set<JWSAlgorithm> = [.ES256, .EdDSA, .RS256, .PS256]
+
+    var settings: BrokerSettings {
+        BrokerSettings(issuer: issuer, accessTokenLifetime: accessTokenLifetime, signingAlgorithm: signingAlgorithm)
+    }
 
     var keyDirectory: KeyDirectory {
         KeyDirectory(root: URL(fileURLWithPath: keysDir, isDirectory: true), kek: kek, retention: settings.keyRetention)

@@ -146,3 +146,24 @@ def test_key_rotation_prepublished_key_signs_and_retired_key_still_verifies(make
     check_claims(broker, verify_with_jwcrypto(broker, after_token), client)
     # ... and verifies even with the JWKS a relying party cached before the rotation.
     check_claims(broker, verify_with_jwcrypto(broker, after_token, json.dumps(jwks_before)), client)
+
+
+@pytest.mark.parametrize("algorithm", ["EdDSA", "RS256", "PS256"])
+def test_configured_signing_algorithm_signs_tokens_that_pyjwt_and_jwcrypto_verify(make_broker, algorithm):
+    broker = make_broker(env={"TESSERA_SIGNING_ALG": algorithm}).start()
+    client = setup_client(broker)
+    token = broker.token(client)
+    assert unverified_header(token)["alg"] == algorithm
+    metadata = broker.metadata()
+    signing_key = pyjwt.PyJWKClient(metadata["jwks_uri"], cache_jwk_set=False, timeout=HTTP_TIMEOUT).get_signing_key_from_jwt(token)
+    claims = pyjwt.decode(token, signing_key.key, algorithms=[algorithm], audience="crm", issuer=metadata["issuer"])
+    assert claims["client_id"] == client.client_id
+    keyset = jwcrypto_jwk.JWKSet.from_json(requests.get(metadata["jwks_uri"], timeout=HTTP_TIMEOUT).text)
+    jwcrypto_jwt.JWT(jwt=token, key=keyset, algs=[algorithm], check_claims={"iss": metadata["issuer"], "aud": "crm"})
+
+
+def test_unknown_signing_algorithm_is_refused_at_start(make_broker):
+    broker = make_broker(env={"TESSERA_SIGNING_ALG": "HS256"})
+    proc = broker.spawn()
+    assert broker.wait_exit() != 0
+    assert "signing_alg" in broker.log_text()
