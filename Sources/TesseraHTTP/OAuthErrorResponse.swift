@@ -18,27 +18,13 @@ public enum OAuthErrorResponse {
         if let retryAfter = error.retryAfter {
             headers[.retryAfter] = String(retryAfter)
         }
-        let body = "{\"error\":\"\(error.code.rawValue)\",\"error_description\":\(JSONText.quote(error.publicDescription))}"
+        var body = JSONWriter(capacity: 128)
+        body.beginObject()
+        body.field("error", error.code.rawValue)
+        body.field("error_description", error.publicDescription)
+        body.endObject()
         return Response(
             status: .init(code: error.code.httpStatus), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-}
-
-enum JSONText {
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+            body: .init(byteBuffer: ByteBuffer(bytes: body.bytes)))
     }
 }

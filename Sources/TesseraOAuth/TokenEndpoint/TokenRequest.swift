@@ -20,7 +20,7 @@ public struct TokenRequest: Sendable {
 }
 
 /// RFC 6749 §5.1 successful response.
-public struct TokenResponse: Sendable, Encodable {
+public struct TokenResponse: Sendable {
     public let accessToken: String
     public let tokenType: String
     public let expiresIn: Int
@@ -35,10 +35,5 @@ public struct TokenResponse: Sendable, Encodable {
         if let scope { object["scope"] = .string(scope) }
         if let issuedTokenType { object["issued_token_type"] = .string(issuedTokenType) }
         return object
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in", scope
-        case issuedTokenType = "issued_token_type"
     }
 }
