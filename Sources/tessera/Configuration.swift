@@ -11,7 +11,10 @@ import TesseraStoreSQLite
 /// Options every command shares. Resolution order: flag, then `TESSERA_*` variable, then the
 /// `--config` JSON file, then the default.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level, dpop_nonce, signing_alg).")
+    @Option(
+        help:
+            "A JSON configuration file (keys: host, port, issuer, database, keys_dir, access_token_lifetime, log_level, dpop_nonce, signing_alg)."
+    )
     var config: String?
 
     @Option(help: "sqlite:PATH (default sqlite:./data/tessera.db). Env: TESSERA_DATABASE.")
@@ -50,7 +53,9 @@ struct ResolvedConfiguration {
             guard let data = FileManager.default.contents(atPath: path),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             else { throw ValidationError("cannot read configuration file \(path) as a JSON object") }
-            let known: Set = ["host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level", "dpop_nonce", "signing_alg"]
+            let known: Set = [
+                "host", "port", "issuer", "database", "keys_dir", "access_token_lifetime", "log_level", "dpop_nonce", "signing_alg",
+            ]
             if let unknown = object.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("unknown configuration key '\(unknown)' in \(path)")
             }
