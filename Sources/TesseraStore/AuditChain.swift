@@ -72,6 +72,23 @@ public enum AuditChain {
         return json.bytes
     }
 
+    /// Reads a stored body back as an event (the inverse of `encode`).
+    public static func decode(_ body: [UInt8]) throws -> AuditEvent {
+        try decoder.decode(AuditEvent.self, from: Data(body))
+    }
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an RFC 3339 time"))
+            }
+            return date
+        }
+        return decoder
+    }()
+
     public static func hash(prev: String, body: [UInt8]) -> String {
         Secrets.sha256Hex(Array(prev.utf8) + [0x0A] + body)
     }

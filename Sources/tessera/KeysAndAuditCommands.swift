@@ -107,8 +107,6 @@ struct Audit: AsyncParsableCommand {
             }
             let config = try ResolvedConfiguration.resolve(global)
             let store = try await config.openStore(logger: LogSetup.logger(label: "tessera", level: .warning))
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601WithFractions
             var after: Int64 = 0
             let output = FileHandle.standardOutput
             while true {
@@ -118,7 +116,7 @@ struct Audit: AsyncParsableCommand {
                 for record in page {
                     after = record.seq
                     if tenant != nil || sinceDate != nil {
-                        guard let event = try? decoder.decode(AuditEvent.self, from: Data(record.body)) else { continue }
+                        guard let event = try? AuditChain.decode(record.body) else { continue }
                         if let tenant, event.tenant != tenant { continue }
                         if let sinceDate, event.ts < sinceDate { continue }
                     }
@@ -128,14 +126,5 @@ struct Audit: AsyncParsableCommand {
             }
             await store.close()
         }
-    }
-}
-
-extension JSONDecoder.DateDecodingStrategy {
-    static let iso8601WithFractions = custom { decoder in
-        let text = try decoder.singleValueContainer().decode(String.self)
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad date"))
     }
 }

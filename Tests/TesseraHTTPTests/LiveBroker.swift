@@ -83,10 +83,5 @@ func decodeClaims(_ token: String) throws -> [String: JSONValue] {
 
 /// Every audit record the store holds, decoded.
 func auditEvents(_ fixture: BrokerFixture) async throws -> [AuditEvent] {
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .custom { decoder in
-        let text = try decoder.singleValueContainer().decode(String.self)
-        return try Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-    return try await fixture.store.audit.records(after: 0, limit: 10_000).map { try decoder.decode(AuditEvent.self, from: Data($0.body)) }
+    try await fixture.store.audit.records(after: 0, limit: 10_000).map { try AuditChain.decode($0.body) }
 }

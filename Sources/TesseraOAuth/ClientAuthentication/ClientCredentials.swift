@@ -1,4 +1,5 @@
 public import Foundation
+import TesseraJOSE
 public import TesseraCore
 
 /// What a request presented to authenticate its client, before anything is checked
@@ -76,17 +77,13 @@ public struct PresentedClientCredentials: Sendable {
         return .secretBasic(clientID: id, secret: secret)
     }
 
-    /// The `iss` of an assertion read without verification: only a throttling and audit key,
-    /// never trusted for anything else.
+    /// The `iss` of an assertion read without verification: it only says which client's registered
+    /// keys to try, and keys throttling and audit. The signature and the iss/sub policy decide.
     private static func unverifiedIssuer(of assertion: String?) -> String? {
         guard let assertion else { return nil }
         let segments = assertion.split(separator: ".", omittingEmptySubsequences: false)
-        guard segments.count == 3, segments[1].utf8.count < 8192 else { return nil }
-        var text = String(segments[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.utf8.count % 4 != 0 { text += "=" }
-        guard let data = Data(base64Encoded: text),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let issuer = object["iss"] as? String, issuer.utf8.count <= 128
+        guard segments.count == 3, segments[1].utf8.count < 8192, let payload = Base64URL.decode(segments[1]),
+            let issuer = (try? StrictJSON.parse(payload))?["iss"]?.stringValue, issuer.utf8.count <= 128
         else { return nil }
         return issuer
     }
