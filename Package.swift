@@ -43,6 +43,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "TesseraPolicy",
+            dependencies: ["TesseraCore", "TesseraJOSE"],
+            swiftSettings: swiftSettings),
+        .target(
             name: "TesseraStore",
             dependencies: ["TesseraCore"],
             swiftSettings: swiftSettings),
@@ -60,7 +64,7 @@ let package = Package(
         .target(
             name: "TesseraOAuth",
             dependencies: [
-                "TesseraCore", "TesseraJOSE", "TesseraStore",
+                "TesseraCore", "TesseraJOSE", "TesseraStore", "TesseraPolicy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite", "TesseraHTTP", "TesseraJOSE",
+                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite", "TesseraHTTP", "TesseraJOSE", "TesseraPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,6 +103,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraTesting"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraPolicyTests", dependencies: ["TesseraPolicy", "TesseraCore", "TesseraJOSE"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TesseraJOSETests",

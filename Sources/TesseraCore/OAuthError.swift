@@ -45,6 +45,8 @@ public struct OAuthError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Int?
     /// A fresh server nonce for the `DPoP-Nonce` header (RFC 9449 §8), with `use_dpop_nonce`.
     public var dpopNonce: String?
+    /// The policy decision that refused, as JSON text, for the audit record only.
+    public var decision: String?
 
     public init(_ code: OAuthErrorCode, _ publicDescription: String, reason: String? = nil, retryAfter: Int? = nil) {
         self.code = code

@@ -27,7 +27,8 @@ public struct AuditTrail: Sendable {
             ts: now, tenant: tenant, actor: .client(clientID), clientID: clientID, action: action,
             outcome: error.code == .invalidClient || error.code == .slowDown ? .failure : .denied,
             reason: "\(error.code.rawValue): \(error.reason)",
-            scopes: requestedScopes.isEmpty ? nil : .init(requested: requestedScopes, granted: []), traceID: traceID)
+            scopes: requestedScopes.isEmpty ? nil : .init(requested: requestedScopes, granted: []), traceID: traceID,
+            decision: error.decision)
         do {
             try await record(event)
             return error

@@ -30,8 +30,15 @@ public struct Broker: Sendable {
             clients: store.clients, replay: store.replay, throttle: throttle,
             assertionAudiences: [settings.tokenEndpoint, settings.issuer])
         accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, store: store)
+        let policies = ExchangePolicySource(store: store.policies)
+        let exchangeTokens = ExchangeTokenVerifier(
+            accessTokens: accessTokens, workload: WorkloadTokenVerifier(), trustedIssuers: store.workloadIssuers, issuer: settings.issuer)
         tokenEndpoint = TokenEndpoint(
-            settings: settings, store: store, authenticator: authenticator, handlers: [ClientCredentialsGrant()],
+            settings: settings, store: store, authenticator: authenticator,
+            handlers: [
+                ClientCredentialsGrant(), TokenExchangeGrant(tokens: exchangeTokens, policies: policies),
+                RefreshTokenGrant(store: store.refreshTokens, policies: policies),
+            ],
             minter: AccessTokenMinter(keyRing: keyRing, issuer: settings.issuer),
             dpop: DPoPBinding(nonces: dpopNonces, replay: store.replay), clock: clock)
         self.dpopNonces = dpopNonces
@@ -74,6 +81,7 @@ public struct BrokerUpkeepService: Service {
                 do {
                     let replay = try await broker.store.replay.purgeExpired(before: now)
                     let tokens = try await broker.store.tokens.purgeExpired(before: now.addingTimeInterval(-3600))
+                    _ = try await broker.store.refreshTokens.purgeExpired(before: now.addingTimeInterval(-3600))
                     logger.debug("purged expired records", metadata: ["replay": "\(replay)", "tokens": "\(tokens)"])
                 } catch {
                     logger.warning("purge failed", metadata: ["error": "\(error)"])

@@ -60,8 +60,49 @@ public protocol TesseraStore: Sendable {
     var tokens: any TokenStore { get }
     var replay: any ReplayStore { get }
     var audit: any AuditStore { get }
+    var policies: any PolicyStore { get }
+    var workloadIssuers: any WorkloadIssuerStore { get }
+    var refreshTokens: any RefreshTokenStore { get }
     /// Cheap liveness check of the backend for `/readyz`.
     func ping() async throws
     /// Waits for pending writes, then closes.
     func close() async
+}
+
+/// Tenant policy documents, versioned: `put` never overwrites, it adds the next version.
+public protocol PolicyStore: Sendable {
+    /// Stores `document` as the tenant's next version (1 for the first) and returns it, with the
+    /// audit event in the same commit. Throws `notFound` when the tenant does not exist.
+    func put(tenant: TenantID, document: String, at: Date, audit: AuditEvent) async throws -> StoredPolicy
+    /// The newest version, nil when the tenant has none (then everything is denied).
+    func current(tenant: TenantID) async throws -> StoredPolicy?
+}
+
+/// External JWT issuers each tenant trusts for workload identity federation.
+public protocol WorkloadIssuerStore: Sendable {
+    /// Throws `alreadyExists` when the tenant already trusts that issuer (or the id is taken),
+    /// `notFound` when the tenant does not exist.
+    func add(_ issuer: WorkloadIssuer, audit: AuditEvent) async throws
+    /// The tenant's issuers in creation order.
+    func list(tenant: TenantID) async throws -> [WorkloadIssuer]
+    func find(tenant: TenantID, issuer: String) async throws -> WorkloadIssuer?
+}
+
+/// Refresh-token families and their rotating tokens (RFC 6749 §6, RFC 9700 §4.14.2).
+public protocol RefreshTokenStore: Sendable {
+    /// In one commit: the family (also recorded as a lineage node, child of `family.parentJTI`),
+    /// its first refresh token, the access token (whose parent is the family) and the audit event.
+    /// Throws `conflict` when the family's parent is already revoked.
+    func recordIssued(_ token: IssuedToken, family: RefreshFamily, refresh: RefreshTokenRecord, audit: AuditEvent) async throws
+    /// The family of a presented refresh token (by its SHA-256), nil when unknown or expired at `now`.
+    func lookup(hash: [UInt8], now: Date) async throws -> RefreshLookup?
+    /// Atomically consumes the presented token: when it is unused and its family live, marks it
+    /// used and records `next`, `token` and `audit`; when it was used before, revokes the family
+    /// with every token minted from it and records `reuseAudit` instead (RFC 9700 §4.14.2).
+    func rotate(
+        presented hash: [UInt8], next: RefreshTokenRecord, token: IssuedToken, at: Date, audit: AuditEvent,
+        reuseAudit: AuditEvent
+    ) async throws -> RefreshRotation
+    /// Forgets families, and their tokens, that expired before `before`.
+    func purgeExpired(before: Date) async throws -> Int
 }

@@ -42,6 +42,54 @@ extension StoreConformance {
         }
     }
 
+    /// The token-exchange stores audit like the others: one record per successful mutation (policy
+    /// put, issuer added, family recorded, rotation, reuse), holding the event given; a rotation
+    /// that changes nothing and a purge write none.
+    public func auditTokenExchangeMutationsWriteOneRecordEach() async throws {
+        try await run { probe in
+            let store = probe.store
+            try await probe.createTenant(Fixtures.acme)
+            let policyChanged = Fixtures.event("policy.changed", tenant: Fixtures.acme)
+            try await probe.expectAudited(policyChanged, "policies.put") {
+                try await store.policies.put(
+                    tenant: Fixtures.acme, document: Fixtures.policyDocument("p"), at: Fixtures.at(1), audit: policyChanged)
+            }
+            let idpAdded = Fixtures.event("idp.added", tenant: Fixtures.acme)
+            try await probe.expectAudited(idpAdded, "workloadIssuers.add") {
+                try await store.workloadIssuers.add(
+                    Fixtures.workloadIssuer("wi-1", tenant: Fixtures.acme, issuer: "https://ci.example.com"), audit: idpAdded)
+            }
+            let family = Fixtures.family("family-1", tenant: Fixtures.acme)
+            let exchanged = Fixtures.event("token.exchanged", tenant: Fixtures.acme, jti: "at-0")
+            try await probe.expectAudited(exchanged, "refreshTokens.recordIssued") {
+                try await store.refreshTokens.recordIssued(
+                    Fixtures.familyToken("at-0", of: family), family: family, refresh: Fixtures.refresh("r-0", family: "family-1"),
+                    audit: exchanged)
+            }
+            let refreshed = Fixtures.event("token.refreshed", tenant: Fixtures.acme, jti: "at-1")
+            let reused = Fixtures.event("token.refresh_reused", tenant: Fixtures.acme)
+            try await probe.expectAudited(refreshed, "refreshTokens.rotate") {
+                try await store.refreshTokens.rotate(
+                    presented: Fixtures.refreshHash("r-0"), next: Fixtures.refresh("r-1", family: "family-1"),
+                    token: Fixtures.familyToken("at-1", of: family), at: Fixtures.at(60), audit: refreshed, reuseAudit: reused)
+            }
+            try await probe.expectNotAudited("refreshTokens.rotate of an unknown token") {
+                _ = try await store.refreshTokens.rotate(
+                    presented: Fixtures.refreshHash("unknown"), next: Fixtures.refresh("r-9", family: "family-1"),
+                    token: Fixtures.familyToken("at-9", of: family), at: Fixtures.at(60), audit: refreshed, reuseAudit: reused)
+            }
+            try await probe.expectAudited(reused, "refreshTokens.rotate of a used token") {
+                try await store.refreshTokens.rotate(
+                    presented: Fixtures.refreshHash("r-0"), next: Fixtures.refresh("r-2", family: "family-1"),
+                    token: Fixtures.familyToken("at-2", of: family), at: Fixtures.at(70), audit: refreshed, reuseAudit: reused)
+            }
+            try await probe.expectNotAudited("refreshTokens.purgeExpired") {
+                _ = try await store.refreshTokens.purgeExpired(before: Fixtures.at(100_000))
+            }
+            try await probe.expectChainIntact(count: 6, "chain after the token-exchange mutations")
+        }
+    }
+
     /// Calls that fail or change nothing write no record: duplicates, unknown tenants and clients,
     /// revocations of unknown, foreign or already revoked tokens.
     public func auditFailedMutationsWriteNothing() async throws {

@@ -57,6 +57,22 @@ public struct StoreConformance: Sendable {
         ("auditConcurrentFailuresLeaveChainIntact", { try await $0.auditConcurrentFailuresLeaveChainIntact() }),
         ("auditRecordsPageInOrder", { try await $0.auditRecordsPageInOrder() }),
         ("auditHeadMatchesLastRecord", { try await $0.auditHeadMatchesLastRecord() }),
+        ("auditTokenExchangeMutationsWriteOneRecordEach", { try await $0.auditTokenExchangeMutationsWriteOneRecordEach() }),
+        ("policyVersionsGrowAndCurrentIsNewest", { try await $0.policyVersionsGrowAndCurrentIsNewest() }),
+        ("policyOfUnknownTenantIsNotFound", { try await $0.policyOfUnknownTenantIsNotFound() }),
+        ("policyTenantsAreSeparate", { try await $0.policyTenantsAreSeparate() }),
+        ("workloadIssuerAddFindListRoundTrips", { try await $0.workloadIssuerAddFindListRoundTrips() }),
+        ("workloadIssuerDuplicateIsAlreadyExists", { try await $0.workloadIssuerDuplicateIsAlreadyExists() }),
+        ("workloadIssuerOfUnknownTenantIsNotFound", { try await $0.workloadIssuerOfUnknownTenantIsNotFound() }),
+        ("workloadIssuerFindIsTenantScoped", { try await $0.workloadIssuerFindIsTenantScoped() }),
+        ("refreshRecordLookupRoundTrips", { try await $0.refreshRecordLookupRoundTrips() }),
+        ("refreshRotateThenReuseRevokesFamily", { try await $0.refreshRotateThenReuseRevokesFamily() }),
+        ("refreshRotateUnknownIsInactive", { try await $0.refreshRotateUnknownIsInactive() }),
+        ("refreshRotateAfterExpiryIsInactive", { try await $0.refreshRotateAfterExpiryIsInactive() }),
+        ("refreshConcurrentRotationsHaveOneWinner", { try await $0.refreshConcurrentRotationsHaveOneWinner() }),
+        ("refreshRevokingParentRevokesFamily", { try await $0.refreshRevokingParentRevokesFamily() }),
+        ("refreshChildOfRevokedParentIsRefused", { try await $0.refreshChildOfRevokedParentIsRefused() }),
+        ("refreshPurgeExpired", { try await $0.refreshPurgeExpired() }),
     ]
 
     /// `ping` answers on a working store.

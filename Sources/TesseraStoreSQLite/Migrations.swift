@@ -79,7 +79,59 @@ enum Migrations {
                     seq INTEGER NOT NULL,
                     hash TEXT NOT NULL
                 ) STRICT;
-                """)
+                """),
+        Migration(
+            version: 2, summary: "exchange policies, workload issuers, refresh-token families",
+            sql: """
+                CREATE TABLE policies (
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+                    version INTEGER NOT NULL,
+                    document TEXT NOT NULL,           -- canonical JSON
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, version)
+                ) STRICT;
+
+                CREATE TABLE workload_issuers (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+                    issuer TEXT NOT NULL,
+                    jwks TEXT NOT NULL,
+                    audience TEXT NOT NULL,
+                    subject_patterns TEXT NOT NULL,   -- JSON array of globs
+                    claim_conditions TEXT NOT NULL,   -- JSON object, claim name to glob
+                    scopes TEXT NOT NULL,             -- canonical ScopeSet text
+                    created_at INTEGER NOT NULL,
+                    UNIQUE (tenant_id, issuer)
+                ) STRICT;
+
+                -- Each family is also a row of issued_tokens (jti = family_id), so that revoking
+                -- the token it was exchanged from reaches it and every access token it minted.
+                CREATE TABLE refresh_families (
+                    family_id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    subject_type TEXT NOT NULL,
+                    scopes TEXT NOT NULL,             -- canonical ScopeSet text
+                    audience TEXT NOT NULL,           -- JSON array of strings
+                    act_claim TEXT,                   -- canonical JSON
+                    jkt TEXT,
+                    policy_facts TEXT NOT NULL,       -- canonical JSON
+                    parent_jti TEXT,
+                    issued_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX refresh_families_by_expiry ON refresh_families (expires_at);
+
+                -- Only the SHA-256 of a refresh token is ever stored.
+                CREATE TABLE refresh_tokens (
+                    hash BLOB PRIMARY KEY,
+                    family_id TEXT NOT NULL,
+                    issued_at INTEGER NOT NULL,
+                    used_at INTEGER
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+                """),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

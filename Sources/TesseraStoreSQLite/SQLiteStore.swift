@@ -95,6 +95,9 @@ public final class SQLiteStore: TesseraStore {
     public var tokens: any TokenStore { SQLiteTokenStore(store: self) }
     public var replay: any ReplayStore { SQLiteReplayStore(store: self) }
     public var audit: any AuditStore { SQLiteAuditStore(store: self) }
+    public var policies: any PolicyStore { SQLitePolicyStore(store: self) }
+    public var workloadIssuers: any WorkloadIssuerStore { SQLiteWorkloadIssuerStore(store: self) }
+    public var refreshTokens: any RefreshTokenStore { SQLiteRefreshTokenStore(store: self) }
 
     public func ping() async throws {
         guard writer.isRunning else { throw StoreError.unavailable("the store is closed") }

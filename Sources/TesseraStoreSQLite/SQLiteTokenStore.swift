@@ -7,28 +7,18 @@ struct SQLiteTokenStore: TokenStore {
 
     private static let columns = "jti, tenant_id, client_id, subject, scopes, issued_at, expires_at, parent_jti"
     // Built once: the statement cache is keyed by the SQL text, and these run on every grant.
-    private static let insert = "INSERT INTO issued_tokens (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    static let insert = "INSERT INTO issued_tokens (\(columns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
     private static let select = "SELECT \(columns) FROM issued_tokens WHERE jti = ?1"
-    private static let selectRevoked = "SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1"
+    static let selectRevoked = "SELECT revoked_at IS NOT NULL FROM issued_tokens WHERE jti = ?1"
 
     /// Refuses (`.conflict`) a token exchanged from a parent that is already revoked: the check
     /// runs in the writer, after any revocation that committed before, so a grant racing a
     /// revocation cannot leave a live child of a revoked parent.
     func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws {
-        // Scope tokens never contain a space (RFC 6749 §3.3), which makes a space a safe separator.
-        guard !token.scopes.contains(where: { $0.isEmpty || $0.contains(" ") }) else {
-            throw StoreError.conflict("a scope token is empty or contains a space")
-        }
+        let values = try Self.insertValues(token)
         let body = AuditChain.encode(audit)
-        let values: [SQLValue] = [
-            .text(token.jti), .text(token.tenantID.rawValue), .text(token.clientID), .text(token.subject),
-            .text(token.scopes.joined(separator: " ")), .date(token.issuedAt), .date(token.expiresAt), .text(token.parentJTI),
-        ]
         try await store.write("token.record") { transaction in
-            if let parent = token.parentJTI {
-                let parentRevoked = try transaction.connection.queryOne(Self.selectRevoked, [.text(parent)]) { $0.bool(0) }
-                if parentRevoked == true { throw StoreError.conflict("the parent token is revoked") }
-            }
+            try Self.refuseRevokedParent(token.parentJTI, transaction.connection)
             try transaction.connection.run(Self.insert, values)
             _ = try transaction.appendAudit(body: body)
         }
@@ -57,20 +47,7 @@ struct SQLiteTokenStore: TokenStore {
             ) { row in (tenant: row.text(0), revoked: row.bool(1)) }
             guard let found, found.tenant == tenant.rawValue else { return .unknown }
             if found.revoked { return .alreadyRevoked }
-            let revoked = try transaction.connection.query(
-                """
-                WITH RECURSIVE lineage (jti) AS (
-                    SELECT ?1
-                    UNION
-                    SELECT child.jti FROM issued_tokens AS child JOIN lineage ON child.parent_jti = lineage.jti
-                    WHERE child.tenant_id = ?2
-                )
-                UPDATE issued_tokens SET revoked_at = ?3
-                WHERE jti IN (SELECT jti FROM lineage) AND revoked_at IS NULL
-                RETURNING jti
-                """,
-                [.text(jti), .text(tenant.rawValue), .date(date)]
-            ) { $0.text(0) }
+            let revoked = try Self.revokeLineage(from: jti, tenant: tenant, at: date, transaction.connection)
             _ = try transaction.appendAudit(body: body)
             return .revoked(descendants: revoked.filter { $0 != jti }.sorted())
         }
@@ -86,5 +63,48 @@ struct SQLiteTokenStore: TokenStore {
         try await store.write("token.purge") { transaction in
             try transaction.connection.run("DELETE FROM issued_tokens WHERE expires_at < ?1", [.date(date)])
         }
+    }
+}
+
+// Shared with `SQLiteRefreshTokenStore`: a refresh family is a node of the same lineage, and the
+// tokens it mints are rows of the same table.
+extension SQLiteTokenStore {
+    /// The bindings of `insert` for `token`.
+    static func insertValues(_ token: IssuedToken) throws(StoreError) -> [SQLValue] {
+        // Scope tokens never contain a space (RFC 6749 §3.3), which makes a space a safe separator.
+        guard !token.scopes.contains(where: { $0.isEmpty || $0.contains(" ") }) else {
+            throw StoreError.conflict("a scope token is empty or contains a space")
+        }
+        return [
+            .text(token.jti), .text(token.tenantID.rawValue), .text(token.clientID), .text(token.subject),
+            .text(token.scopes.joined(separator: " ")), .date(token.issuedAt), .date(token.expiresAt), .text(token.parentJTI),
+        ]
+    }
+
+    /// Throws `.conflict` when `parent` is a revoked token. Run in the writer, before the insert.
+    static func refuseRevokedParent(_ parent: String?, _ connection: SQLiteConnection) throws {
+        guard let parent else { return }
+        let parentRevoked = try connection.queryOne(selectRevoked, [.text(parent)]) { $0.bool(0) }
+        if parentRevoked == true { throw StoreError.conflict("the parent token is revoked") }
+    }
+
+    /// Revokes `jti` and, through `parent_jti`, every descendant of `tenant` not revoked yet.
+    /// Returns every jti this call revoked (`jti` itself included unless it was revoked already),
+    /// unordered. The caller checks that `jti` belongs to `tenant`.
+    static func revokeLineage(from jti: String, tenant: TenantID, at date: Date, _ connection: SQLiteConnection) throws -> [String] {
+        try connection.query(
+            """
+            WITH RECURSIVE lineage (jti) AS (
+                SELECT ?1
+                UNION
+                SELECT child.jti FROM issued_tokens AS child JOIN lineage ON child.parent_jti = lineage.jti
+                WHERE child.tenant_id = ?2
+            )
+            UPDATE issued_tokens SET revoked_at = ?3
+            WHERE jti IN (SELECT jti FROM lineage) AND revoked_at IS NULL
+            RETURNING jti
+            """,
+            [.text(jti), .text(tenant.rawValue), .date(date)]
+        ) { $0.text(0) }
     }
 }

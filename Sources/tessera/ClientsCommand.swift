@@ -93,14 +93,8 @@ struct Clients: AsyncParsableCommand {
         @Option(help: "Only this tenant's clients.") var tenant: String?
 
         func run() async throws {
-            let tenantID = try tenant.map { text in
-                guard let id = TenantID(text) else { throw ValidationError("invalid tenant id") }
-                return id
-            }
-            let config = try ResolvedConfiguration.resolve(global)
-            let store = try await config.openStore(logger: LogSetup.logger(label: "tessera", level: .warning))
-            let clients = try await store.clients.list(tenant: tenantID)
-            await store.close()
+            let tenantID = try tenant.map(TenantArgument.parse)
+            let clients = try await global.withStore { try await $0.clients.list(tenant: tenantID) }
             Output.emit(
                 json: global.json,
                 object: clients.map { client -> [String: Any] in

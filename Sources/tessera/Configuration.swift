@@ -150,3 +150,20 @@ enum Output {
         .operator("cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown"))
     }
 }
+
+extension GlobalOptions {
+    /// Opens the configured store for one command, runs `body` and closes the store whatever
+    /// happens, so no command leaves a writer thread or a lock behind.
+    func withStore<T>(_ body: (any TesseraStore) async throws -> T) async throws -> T {
+        let config = try ResolvedConfiguration.resolve(self)
+        let store = try await config.openStore(logger: LogSetup.logger(label: "tessera", level: .warning))
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}

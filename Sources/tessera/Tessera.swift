@@ -13,7 +13,7 @@ struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Tessera identity broker: workload tokens, token exchange, SSO.",
-        subcommands: [Serve.self, Tenants.self, Clients.self, Keys.self, Audit.self])
+        subcommands: [Serve.self, Tenants.self, Clients.self, IdentityProviders.self, Policies.self, Keys.self, Audit.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -110,10 +110,7 @@ struct Tenants: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let config = try ResolvedConfiguration.resolve(global)
-            let store = try await config.openStore(logger: LogSetup.logger(label: "tessera", level: .warning))
-            let tenants = try await store.tenants.list()
-            await store.close()
+            let tenants = try await global.withStore { try await $0.tenants.list() }
             Output.emit(
                 json: global.json,
                 object: tenants.map {

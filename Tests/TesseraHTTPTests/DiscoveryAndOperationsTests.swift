@@ -16,7 +16,9 @@ final class DiscoveryAndOperationsTests: XCTestCase {
                 XCTAssertEqual(response.json["issuer"] as? String, BrokerFixture.issuer)
                 XCTAssertEqual(response.json["token_endpoint"] as? String, BrokerFixture.issuer + "/oauth2/token")
                 XCTAssertEqual(response.json["jwks_uri"] as? String, BrokerFixture.issuer + "/oauth2/jwks")
-                XCTAssertEqual(response.json["grant_types_supported"] as? [String], ["client_credentials"])
+                XCTAssertEqual(
+                    response.json["grant_types_supported"] as? [String],
+                    ["client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"])
                 XCTAssertEqual(
                     Set(response.json["token_endpoint_auth_methods_supported"] as? [String] ?? []),
                     ["client_secret_basic", "client_secret_post", "private_key_jwt"])

@@ -41,7 +41,12 @@ final class SQLiteConformanceTests: XCTestCase {
         "tokenPurgeExpired", "replayFirstUseThenReplay", "replayExpiredIDIsUsableAgain", "replayNamespacesAreIndependent",
         "replayConcurrentConsumesHaveOneWinner", "replayPurgeExpired", "auditEveryMutationWritesOneRecord",
         "auditFailedMutationsWriteNothing", "auditConcurrentAppendsFormOneChain", "auditConcurrentFailuresLeaveChainIntact",
-        "auditRecordsPageInOrder", "auditHeadMatchesLastRecord",
+        "auditRecordsPageInOrder", "auditHeadMatchesLastRecord", "auditTokenExchangeMutationsWriteOneRecordEach",
+        "policyVersionsGrowAndCurrentIsNewest", "policyOfUnknownTenantIsNotFound", "policyTenantsAreSeparate",
+        "workloadIssuerAddFindListRoundTrips", "workloadIssuerDuplicateIsAlreadyExists", "workloadIssuerOfUnknownTenantIsNotFound",
+        "workloadIssuerFindIsTenantScoped", "refreshRecordLookupRoundTrips", "refreshRotateThenReuseRevokesFamily",
+        "refreshRotateUnknownIsInactive", "refreshRotateAfterExpiryIsInactive", "refreshConcurrentRotationsHaveOneWinner",
+        "refreshRevokingParentRevokesFamily", "refreshChildOfRevokedParentIsRefused", "refreshPurgeExpired",
     ]
 
     func testEveryConformanceCheckHasATest() {
@@ -76,4 +81,20 @@ final class SQLiteConformanceTests: XCTestCase {
     func testAuditConcurrentFailuresLeaveChainIntact() async throws { try await check() }
     func testAuditRecordsPageInOrder() async throws { try await check() }
     func testAuditHeadMatchesLastRecord() async throws { try await check() }
+    func testAuditTokenExchangeMutationsWriteOneRecordEach() async throws { try await check() }
+    func testPolicyVersionsGrowAndCurrentIsNewest() async throws { try await check() }
+    func testPolicyOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testPolicyTenantsAreSeparate() async throws { try await check() }
+    func testWorkloadIssuerAddFindListRoundTrips() async throws { try await check() }
+    func testWorkloadIssuerDuplicateIsAlreadyExists() async throws { try await check() }
+    func testWorkloadIssuerOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testWorkloadIssuerFindIsTenantScoped() async throws { try await check() }
+    func testRefreshRecordLookupRoundTrips() async throws { try await check() }
+    func testRefreshRotateThenReuseRevokesFamily() async throws { try await check() }
+    func testRefreshRotateUnknownIsInactive() async throws { try await check() }
+    func testRefreshRotateAfterExpiryIsInactive() async throws { try await check() }
+    func testRefreshConcurrentRotationsHaveOneWinner() async throws { try await check() }
+    func testRefreshRevokingParentRevokesFamily() async throws { try await check() }
+    func testRefreshChildOfRevokedParentIsRefused() async throws { try await check() }
+    func testRefreshPurgeExpired() async throws { try await check() }
 }

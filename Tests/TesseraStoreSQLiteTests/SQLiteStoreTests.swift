@@ -59,6 +59,38 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(versions.last, Migrations.latestVersion)
     }
 
+    /// A database written by a build that knew only version 1 is brought to the latest version on
+    /// open, keeping its data.
+    func testVersionOneDatabaseIsMigratedKeepingItsData() async throws {
+        let path = databases.newPath()
+        let first = try await databases.open(path)
+        try await first.tenants.create(Tenant(id: acme, name: "Acme", createdAt: epoch), audit: event("tenant.created"))
+        try await first.tokens.recordIssued(token("jti-1"), audit: event("token.issued", jti: "jti-1"))
+        await first.close()
+        // Back to version 1, as the older build left it.
+        try withRawConnection(path) { connection in
+            try connection.execute(
+                """
+                DROP TABLE policies; DROP TABLE workload_issuers; DROP TABLE refresh_families; DROP TABLE refresh_tokens;
+                DELETE FROM schema_migrations WHERE version > 1;
+                """)
+        }
+        let upgraded = try await databases.open(path)
+        let tenant = try await upgraded.tenants.get(acme)
+        XCTAssertEqual(tenant?.name, "Acme")
+        let stored = try await upgraded.tokens.get(jti: "jti-1")
+        XCTAssertEqual(stored, token("jti-1"))
+        let policy = try await upgraded.policies.put(tenant: acme, document: "{}", at: epoch, audit: event("policy.changed"))
+        XCTAssertEqual(policy.version, 1)
+        let finding = try await AuditChain.verify(upgraded.audit)
+        XCTAssertEqual(finding, .intact(count: 3))
+        await upgraded.close()
+        let versions = try withRawConnection(path) { connection in
+            try connection.query("SELECT version FROM schema_migrations ORDER BY version") { $0.int64(0) }
+        }
+        XCTAssertEqual(versions, Migrations.all.map(\.version))
+    }
+
     func testDatabaseOfANewerSchemaIsRefused() async throws {
         let path = databases.newPath()
         try await databases.open(path).close()

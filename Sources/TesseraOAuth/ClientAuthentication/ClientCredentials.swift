@@ -1,6 +1,6 @@
 public import Foundation
-import TesseraJOSE
 public import TesseraCore
+import TesseraJOSE
 
 /// What a request presented to authenticate its client, before anything is checked
 /// (RFC 6749 §2.3.1, RFC 7521 §4.2, RFC 7523 §2.2).

@@ -31,47 +31,71 @@ public struct RevocationEndpoint: Sendable {
                 .invalidRequest("token is missing"), action: "token.revoked", tenant: caller.tenantID.rawValue,
                 clientID: caller.clientID, traceID: request.traceID, now: now)
         }
-        let verified: VerifiedAccessToken
-        do throws(AccessTokenVerifier.Failure) {
-            verified = try verifier.verifySignature(token, now: now)
-        } catch {
+        // RFC 7009 §2.1: the hint is optional; an opaque token (no JWS dots) can only be a refresh token.
+        let target = token.contains(".") ? accessTokenTarget(token, now: now) : try await refreshFamilyTarget(token, now: now)
+        guard let target else {
             // RFC 7009 §2.2: an invalid token is not an error for the caller.
             try await audit.record(
                 event(
                     caller, outcome: .success, reason: "nothing to revoke: token invalid or expired", jti: nil, request: request, now: now))
             return
         }
-        guard verified.tenantID == caller.tenantID else {
+        guard target.tenantID == caller.tenantID else {
             try await audit.record(
                 event(caller, outcome: .success, reason: "nothing to revoke: token unknown here", jti: nil, request: request, now: now))
             return
         }
-        guard verified.clientID == caller.clientID else {
+        guard target.clientID == caller.clientID else {
             throw await audit.refusal(
-                .unauthorizedClient(reason: "token was issued to another client"), action: "token.revoked",
+                .unauthorizedClient(reason: "\(target.kind) was issued to another client"), action: "token.revoked",
                 tenant: caller.tenantID.rawValue, clientID: caller.clientID, traceID: request.traceID, now: now)
         }
         do {
             let outcome = try await store.tokens.revoke(
-                jti: verified.jti, tenant: caller.tenantID, at: now,
-                audit: event(caller, outcome: .success, reason: "revoked by its client", jti: verified.jti, request: request, now: now))
+                jti: target.jti, tenant: caller.tenantID, at: now,
+                audit: event(
+                    caller, outcome: .success, reason: "\(target.kind) revoked by its client", jti: target.jti, request: request, now: now))
             // The store writes the audit record only when it revoked something.
-            switch outcome {
-            case .revoked: break
-            case .alreadyRevoked:
-                try await audit.record(
-                    event(caller, outcome: .success, reason: "already revoked", jti: verified.jti, request: request, now: now))
-            case .unknown:
-                try await audit.record(
-                    event(
-                        caller, outcome: .success, reason: "nothing to revoke: not recorded", jti: verified.jti, request: request, now: now)
-                )
+            let unchanged: String? =
+                switch outcome {
+                case .revoked: nil
+                case .alreadyRevoked: "already revoked"
+                case .unknown: "nothing to revoke: not recorded"
+                }
+            if let unchanged {
+                try await audit.record(event(caller, outcome: .success, reason: unchanged, jti: target.jti, request: request, now: now))
             }
         } catch let error as OAuthError {
             throw error
         } catch {
             throw .unavailable(reason: "revocation failed: \(error)")
         }
+    }
+
+    /// What a presented token would revoke: its lineage root and whose it is.
+    private struct Target {
+        let jti: String
+        let tenantID: TenantID
+        let clientID: String
+        let kind: String
+    }
+
+    private func accessTokenTarget(_ token: String, now: Date) -> Target? {
+        guard let verified = try? verifier.verifySignature(token, now: now) else { return nil }
+        return Target(jti: verified.jti, tenantID: verified.tenantID, clientID: verified.clientID, kind: "access token")
+    }
+
+    /// A refresh token stands for its family: revoking it revokes every access token refreshed from it.
+    private func refreshFamilyTarget(_ token: String, now: Date) async throws(OAuthError) -> Target? {
+        guard token.utf8.count <= 256 else { return nil }
+        let found: RefreshLookup?
+        do {
+            found = try await store.refreshTokens.lookup(hash: RefreshTokenGrant.hash(token), now: now)
+        } catch {
+            throw .unavailable(reason: "refresh token read failed: \(error)")
+        }
+        guard let family = found?.family else { return nil }
+        return Target(jti: family.familyID, tenantID: family.tenantID, clientID: family.clientID, kind: "refresh family")
     }
 
     private func event(

@@ -21,7 +21,10 @@ public struct AccessTokenMinter: Sendable {
 
     /// RFC 9068 §2.2 claims plus DESIGN.md's `tid`, `sub_type`.
     /// `confirmation` is the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1).
-    public func mint(_ decision: GrantDecision, client: OAuthClient, now: Date, confirmation: String? = nil) throws(OAuthError) -> Minted {
+    /// `parentJTI` overrides the decision's parent in the lineage (a refresh family's id).
+    public func mint(
+        _ decision: GrantDecision, client: OAuthClient, now: Date, confirmation: String? = nil, parentJTI: String? = nil
+    ) throws(OAuthError) -> Minted {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let expiresAt = issuedAt.addingTimeInterval(decision.lifetime.rounded(.down))
         let jti = Secrets.timeOrderedID(now: now)
@@ -38,6 +41,7 @@ public struct AccessTokenMinter: Sendable {
         ]
         if !decision.scopes.isEmpty { claims["scope"] = .string(decision.scopes.description) }
         if let confirmation { claims["cnf"] = .object(["jkt": .string(confirmation)]) }
+        if let act = decision.act { claims["act"] = act }
         let token: String
         do {
             token = try keyRing.activeKey.signCompact(claims: claims, typ: Self.tokenType)
@@ -46,7 +50,7 @@ public struct AccessTokenMinter: Sendable {
         }
         let record = IssuedToken(
             jti: jti, tenantID: client.tenantID, clientID: client.clientID, subject: decision.subject,
-            scopes: decision.scopes.strings, issuedAt: issuedAt, expiresAt: expiresAt, parentJTI: decision.parentJTI)
+            scopes: decision.scopes.strings, issuedAt: issuedAt, expiresAt: expiresAt, parentJTI: parentJTI ?? decision.parentJTI)
         return Minted(token: token, record: record)
     }
 }

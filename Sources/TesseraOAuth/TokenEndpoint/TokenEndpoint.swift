@@ -65,7 +65,8 @@ public struct TokenEndpoint: Sendable {
             guard client.grantTypes.contains(grantType) else {
                 throw OAuthError.unauthorizedClient(reason: "client is not registered for \(grantType.rawValue)")
             }
-            decision = try await handler.decide(GrantContext(client: client, request: request, now: now, settings: settings))
+            decision = try await handler.decide(
+                GrantContext(client: client, request: request, now: now, settings: settings, proof: proof))
         } catch {
             guard error.code != .temporarilyUnavailable else { throw error }
             throw await audit.refusal(
@@ -73,22 +74,84 @@ public struct TokenEndpoint: Sendable {
                 requestedScopes: requestedScopes, traceID: request.traceID, now: now)
         }
 
-        // Phase 6: mint. Phase 7: record the token and its audit record in one commit.
-        let minted = try minter.mint(decision, client: client, now: now, confirmation: proof?.jkt)
+        // Phase 6: mint. Phase 7: record the token (and a refresh token) with its audit record in one commit.
+        let refreshFamilyID: String? =
+            switch decision.refresh {
+            case .startFamily: "rf_" + Secrets.timeOrderedID(now: now)
+            case .rotate(_, let family): family.familyID
+            case nil: nil
+            }
+        let minted = try minter.mint(decision, client: client, now: now, confirmation: proof?.jkt, parentJTI: refreshFamilyID)
         let event = AuditEvent(
             ts: now, tenant: client.tenantID.rawValue, actor: .client(client.clientID), clientID: client.clientID,
-            action: "token.issued", outcome: .success, reason: grantType.rawValue, jti: minted.record.jti,
+            action: decision.auditAction, outcome: .success, reason: grantType.rawValue, jti: minted.record.jti,
             scopes: .init(requested: requestedScopes, granted: decision.scopes.strings),
-            resource: decision.audience.joined(separator: " "), traceID: request.traceID)
-        do {
-            try await store.tokens.recordIssued(minted.record, audit: event)
-        } catch {
-            throw .unavailable(reason: "recording the grant failed: \(error)")
-        }
+            resource: decision.audience.joined(separator: " "), traceID: request.traceID, decision: decision.decision)
+        let refreshToken = try await record(
+            minted, decision: decision, familyID: refreshFamilyID, proof: proof, event: event, request: request)
 
         // Phase 8: respond.
         return TokenResponse(
             accessToken: minted.token, tokenType: proof == nil ? "Bearer" : "DPoP", expiresIn: Int(decision.lifetime.rounded(.down)),
-            scope: decision.scopes.isEmpty ? nil : decision.scopes.description, issuedTokenType: nil)
+            scope: decision.scopes.isEmpty ? nil : decision.scopes.description, issuedTokenType: decision.issuedTokenType?.rawValue,
+            refreshToken: refreshToken)
+    }
+
+    /// Phase 7. Returns the new refresh token, when one is issued.
+    private func record(
+        _ minted: AccessTokenMinter.Minted, decision: GrantDecision, familyID: String?, proof: VerifiedDPoPProof?, event: AuditEvent,
+        request: TokenRequest
+    ) async throws(OAuthError) -> String? {
+        let client = minted.record.clientID
+        let tenant = minted.record.tenantID.rawValue
+        let now = event.ts
+        do {
+            switch decision.refresh {
+            case nil:
+                try await store.tokens.recordIssued(minted.record, audit: event)
+                return nil
+            case .startFamily(let lifetime, let facts):
+                let refreshToken = Secrets.randomToken()
+                let family = RefreshFamily(
+                    familyID: familyID!, tenantID: minted.record.tenantID, clientID: client, subject: decision.subject,
+                    subjectType: decision.subjectType.rawValue, scopes: decision.scopes, audience: decision.audience,
+                    actClaim: decision.act.map { String(decoding: StrictJSON.serialize($0), as: UTF8.self) }, jkt: proof?.jkt,
+                    policyFacts: facts, parentJTI: decision.parentJTI, issuedAt: minted.record.issuedAt,
+                    expiresAt: minted.record.issuedAt.addingTimeInterval(lifetime))
+                try await store.refreshTokens.recordIssued(
+                    minted.record, family: family,
+                    refresh: RefreshTokenRecord(hash: RefreshTokenGrant.hash(refreshToken), familyID: family.familyID, issuedAt: now),
+                    audit: event)
+                return refreshToken
+            case .rotate(let presentedHash, let family):
+                let refreshToken = Secrets.randomToken()
+                let reuse = AuditEvent(
+                    ts: now, tenant: tenant, actor: .client(client), clientID: client, action: "token.refresh_reused",
+                    outcome: .denied, reason: "a rotated refresh token was presented again: family \(family.familyID) revoked",
+                    jti: family.familyID, traceID: request.traceID)
+                let outcome = try await store.refreshTokens.rotate(
+                    presented: presentedHash,
+                    next: RefreshTokenRecord(hash: RefreshTokenGrant.hash(refreshToken), familyID: family.familyID, issuedAt: now),
+                    token: minted.record, at: now, audit: event, reuseAudit: reuse)
+                switch outcome {
+                case .rotated:
+                    return refreshToken
+                case .reused:
+                    throw RefreshTokenGrant.invalid("reused refresh token; family revoked")
+                case .inactive:
+                    throw await audit.refusal(
+                        RefreshTokenGrant.invalid("refresh token expired, revoked or unknown at rotation"), action: "token.denied",
+                        tenant: tenant, clientID: client, traceID: request.traceID, now: now)
+                }
+            }
+        } catch let error as OAuthError {
+            throw error
+        } catch StoreError.conflict(let why) {
+            throw await audit.refusal(
+                .invalidRequest("the subject_token is no longer active", reason: "recording refused: \(why)"), action: "token.denied",
+                tenant: tenant, clientID: client, traceID: request.traceID, now: now)
+        } catch {
+            throw .unavailable(reason: "recording the grant failed: \(error)")
+        }
     }
 }

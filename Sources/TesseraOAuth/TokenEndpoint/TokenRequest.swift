@@ -26,6 +26,18 @@ public struct TokenResponse: Sendable {
     public let expiresIn: Int
     public let scope: String?
     public let issuedTokenType: String?
+    public let refreshToken: String?
+
+    public init(
+        accessToken: String, tokenType: String, expiresIn: Int, scope: String?, issuedTokenType: String?, refreshToken: String? = nil
+    ) {
+        self.accessToken = accessToken
+        self.tokenType = tokenType
+        self.expiresIn = expiresIn
+        self.scope = scope
+        self.issuedTokenType = issuedTokenType
+        self.refreshToken = refreshToken
+    }
 
     /// The response members as JSON, absent optionals omitted.
     public var jsonObject: [String: JSONValue] {
@@ -34,6 +46,7 @@ public struct TokenResponse: Sendable {
         ]
         if let scope { object["scope"] = .string(scope) }
         if let issuedTokenType { object["issued_token_type"] = .string(issuedTokenType) }
+        if let refreshToken { object["refresh_token"] = .string(refreshToken) }
         return object
     }
 }

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import TesseraCore
+import TesseraJOSE
+import TesseraStore
+
+struct IdentityProviders: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idps", abstract: "Identity providers and trusted token issuers of a tenant.",
+        subcommands: [AddWorkload.self, List.self])
+
+    struct AddWorkload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Trust an external JWT issuer for workload identity federation (token exchange with subject_token_type jwt).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(help: "The issuer, compared exactly with the token's iss.") var issuer: String
+        @Option(help: "The issuer's public JWKS file.") var jwks: String
+        @Option(help: "The token's aud must contain this value.") var audience: String
+        @Option(help: "Glob the token's sub must match (repeatable; '*' matches any run of characters).") var subject: [String] = []
+        @Option(help: "NAME=GLOB: a claim that must be a string matching the glob (repeatable).") var claim: [String] = []
+        @Option(help: "Space-separated scopes an identity from this issuer may hold at most.") var scopes: String
+
+        func run() async throws {
+            let tenantID = try TenantArgument.parse(tenant)
+            guard let url = URLComponents(string: issuer), url.scheme == "https" || url.scheme == "http", url.host?.isEmpty == false,
+                issuer.utf8.count <= 512
+            else { throw ValidationError("--issuer must be an http(s) URL") }
+            guard !audience.isEmpty, audience.utf8.count <= 512 else { throw ValidationError("--audience must not be empty") }
+            guard let data = FileManager.default.contents(atPath: jwks), data.count <= 64 * 1024 else {
+                throw ValidationError("cannot read \(jwks) (at most 64 KiB)")
+            }
+            let jwksText: String
+            do {
+                let parsed = try JWKS(json: try StrictJSON.parse(Array(data)))
+                guard !parsed.keys.isEmpty else { throw ValidationError("the JWKS has no usable key") }
+                jwksText = String(decoding: StrictJSON.serialize(parsed.json), as: UTF8.self)
+            } catch let error as JOSEError {
+                throw ValidationError("the JWKS is not acceptable: \(error)")
+            }
+            for pattern in subject where Glob(pattern) == nil { throw ValidationError("--subject pattern empty or too long") }
+            var conditions: [String: String] = [:]
+            for item in claim {
+                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, !pair[0].isEmpty, Glob(pair[1]) != nil, conditions[pair[0]] == nil else {
+                    throw ValidationError("--claim must be NAME=GLOB, each name once")
+                }
+                guard !["iss", "aud", "exp", "nbf", "iat", "sub"].contains(pair[0]) else {
+                    throw ValidationError("--claim \(pair[0]) is checked already; use --issuer, --audience or --subject")
+                }
+                conditions[pair[0]] = pair[1]
+            }
+            let scopeSet: ScopeSet
+            do { scopeSet = try ScopeSet(parsing: scopes) } catch { throw ValidationError(error.description) }
+            let trust = WorkloadIssuer(
+                id: "wl_" + Secrets.base64URL(Secrets.randomBytes(12)), tenantID: tenantID, issuer: issuer, jwks: jwksText,
+                audience: audience, subjectPatterns: subject, claimConditions: conditions, scopes: scopeSet, createdAt: Date())
+            let config = try ResolvedConfiguration.resolve(global)
+            let store = try await config.openStore(logger: LogSetup.logger(label: "tessera", level: .warning))
+            do {
+                try await store.workloadIssuers.add(
+                    trust,
+                    audit: AuditEvent(
+                        ts: Date(), tenant: tenant, actor: Output.operatorActor, action: "idp.added", outcome: .success,
+                        reason: "workload issuer \(issuer) (\(trust.id))",
+                        scopes: .init(requested: scopeSet.strings, granted: scopeSet.strings)))
+            } catch StoreError.notFound {
+                await store.close()
+                throw ValidationError("tenant \(tenant) does not exist")
+            } catch StoreError.alreadyExists {
+                await store.close()
+                throw ValidationError("tenant \(tenant) already trusts \(issuer)")
+            }
+            await store.close()
+            Output.emit(
+                json: global.json, object: ["id": trust.id, "tenant": tenant, "issuer": issuer, "kind": "workload"],
+                text: "trusted \(issuer) for \(tenant) as \(trust.id)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a tenant's identity providers and trusted issuers.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Tenant id.") var tenant: String
+
+        func run() async throws {
+            let tenantID = try TenantArgument.parse(tenant)
+            let issuers = try await global.withStore { try await $0.workloadIssuers.list(tenant: tenantID) }
+            Output.emit(
+                json: global.json,
+                object: issuers.map { trust -> [String: Any] in
+                    [
+                        "id": trust.id, "kind": "workload", "tenant": trust.tenantID.rawValue, "issuer": trust.issuer,
+                        "audience": trust.audience, "subjects": trust.subjectPatterns, "claims": trust.claimConditions,
+                        "scope": trust.scopes.description, "created_at": Timestamps.format(trust.createdAt),
+                    ]
+                },
+                text: issuers.map { "\($0.id)\tworkload\t\($0.issuer)\t\($0.audience)\t\($0.scopes)" }.joined(separator: "\n"))
+        }
+    }
+}
