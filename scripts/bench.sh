@@ -7,13 +7,16 @@
 #   a. client_credentials grants             wrk -t2 -c32 -d15s --latency
 #   b. introspection, warm (100 tokens, again and again)
 #   c. introspection, cold (every request a token never introspected before)
+#   e. token exchange (RFC 8693) with a DPoP proof: a connector client trades its own access token
+#      for a narrower DPoP-bound one under a tenant exchange policy (proof verified, jti consumed,
+#      subject verified, policy decided, token minted, token and audit recorded)
 #   d. ceilings on the same machine: openssl speed ecdsap256, wrk on /healthz
 #   e. RSS of the server: VmRSS idle after start, VmHWM after the load
 # then stops the server with SIGTERM, runs `tessera audit verify` and reports the record count.
 # Prints a Markdown section and writes it to .bench/results.md. Exits 1 if any run had a non-2xx
 # answer, a socket error or an unexpected body, or if the audit chain does not verify.
 #
-# Bounded: each step has a time limit; the whole script takes about 2 minutes (< 4).
+# Bounded: each step has a time limit; the whole script takes about 2.5 minutes (< 5).
 # Secrets never appear on a command line or in the output: the client's Basic header reaches
 # the wrk scripts through the environment.
 #
@@ -107,6 +110,19 @@ CLIENT_SECRET=$(json_get client_secret <<<"$CLIENT_JSON")
 unset CLIENT_JSON
 # RFC 6749 §2.3.1: form-encode id and secret, then Basic. Ours are URL-safe already.
 BENCH_AUTHORIZATION="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+CONNECTOR_JSON=$(tessera clients add --tenant bench --name connector --scopes "$SCOPE" --auth client_secret_basic \
+  --grants "client_credentials,urn:ietf:params:oauth:grant-type:token-exchange" --json)
+CONNECTOR_ID=$(json_get client_id <<<"$CONNECTOR_JSON")
+CONNECTOR_SECRET=$(json_get client_secret <<<"$CONNECTOR_JSON")
+unset CONNECTOR_JSON
+BENCH_EXCHANGE_AUTHORIZATION="Basic $(printf '%s:%s' "$CONNECTOR_ID" "$CONNECTOR_SECRET" | base64 -w0)"
+export BENCH_EXCHANGE_AUTHORIZATION
+cat >"$WORK/policy.json" <<POLICY
+{"exchange": [{"id": "bench-connector", "effect": "allow", "clients": ["$CONNECTOR_ID"],
+  "subject_token_types": ["access_token"], "scopes": "$SCOPE", "actor": "optional", "dpop": "required",
+  "max_lifetime": 300}]}
+POLICY
+tessera policies put --tenant bench --file "$WORK/policy.json" --json >/dev/null
 export BENCH_AUTHORIZATION BENCH_WRK_DIR="$WRK_DIR" BENCH_SCOPE="$SCOPE" BENCH_THREADS="$THREADS"
 
 SERVE_CMD=(serve --host 127.0.0.1 --port "$PORT" "${STORAGE[@]}")
@@ -134,7 +150,11 @@ run_wrk() {
   shift 4
   local cmd=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d${duration}s" --latency --timeout 10s -s "scripts/wrk/$script" "$BASE$path")
   local shown="${*:+$* }${cmd[*]}"
-  [[ "$script" == get.lua ]] || shown="BENCH_AUTHORIZATION=<Basic header> $shown"
+  case "$script" in
+    get.lua) ;;
+    exchange.lua) shown="BENCH_EXCHANGE_AUTHORIZATION=<connector's Basic header> $shown" ;;
+    *) shown="BENCH_AUTHORIZATION=<Basic header> $shown" ;;
+  esac
   echo "bench: $name: $shown" >&2
   env "$@" timeout $((duration + 60)) "${cmd[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" \
     || die "wrk failed for $name: $(tail -n 5 "$WORK/$name.err")"
@@ -175,6 +195,20 @@ COLD_SECONDS=$("$PY" -c 'import sys; print(max(3, min(int(sys.argv[3]), int(int(
   "$COLD_POOL" "$WARM_RPS" "$DURATION")
 run_wrk cold "$COLD_SECONDS" introspect_cold.lua /oauth2/introspect BENCH_COLD_FILE="$WORK/cold.txt" BENCH_THREADS="$THREADS"
 
+# e. token exchange with DPoP. The connector's own access token is the subject; each request has
+# a fresh proof, made beforehand (with the server's current nonce) by scripts/bench_dpop_proofs.py.
+curl -s --max-time 10 -H "Authorization: $BENCH_EXCHANGE_AUTHORIZATION" -d grant_type=client_credentials \
+  "$BASE/oauth2/token" | json_get access_token >"$WORK/subject.txt"
+"$PY" scripts/bench_dpop_proofs.py "$BASE/oauth2/token" - 1 "$WORK/bootstrap.txt"
+NONCE=$(curl -s -o /dev/null -D - --max-time 10 -H "Authorization: $BENCH_EXCHANGE_AUTHORIZATION" \
+  -H "DPoP: $(cat "$WORK/bootstrap.txt")" -d grant_type=client_credentials "$BASE/oauth2/token" \
+  | awk 'tolower($1) == "dpop-nonce:" { sub(/\r$/, "", $2); print $2 }')
+[[ -n "$NONCE" ]] || die "the server gave no DPoP-Nonce"
+PROOFS=$("$PY" -c 'import sys; print(min(90000, max(5000, int(float(sys.argv[1]) * int(sys.argv[2]) * 1.2))))' "$GRANT_RPS" "$DURATION")
+"$PY" scripts/bench_dpop_proofs.py "$BASE/oauth2/token" "$NONCE" "$PROOFS" "$WORK/proofs.txt"
+run_wrk exchange "$DURATION" exchange.lua /oauth2/token BENCH_SUBJECT_FILE="$WORK/subject.txt" \
+  BENCH_PROOFS_FILE="$WORK/proofs.txt" BENCH_THREADS="$THREADS"
+
 # d. ceilings: the same machine, the same run.
 run_wrk healthz "$HEALTHZ_DURATION" get.lua /healthz
 RSS_HWM=$(rss_kib "$SERVER_PID" VmHWM)
@@ -214,8 +248,8 @@ row() { # name label
   if (( non2xx != 0 )); then note+=" **non-2xx not zero: $non2xx**"; FAILURES+=("$label: $non2xx non-2xx answers"); fi
   if (( bad != 0 )); then note+=" **$bad unexpected answers**"; FAILURES+=("$label: $bad answers were not 200 with the expected body"); fi
   if (( sockerr != 0 )); then note+=" **$sockerr socket errors**"; FAILURES+=("$label: $sockerr socket errors"); fi
-  if [[ "$name" == cold && $(field cold threads_exhausted) != 0 ]]; then
-    note+=" token pool ran out before the end: req/s is a lower bound"
+  if [[ ( "$name" == cold || "$name" == exchange ) && $(field "$name" threads_exhausted) != 0 ]]; then
+    note+=" pool ran out before the end: req/s is a lower bound"
   fi
   printf '| %s | %s | %.0f | %.2f | %.2f | %s | %s |\n' "$label" "$n" "$(field "$name" rps)" "$(field "$name" p50_ms)" \
     "$(field "$name" p99_ms)" "$non2xx" "${note# }"
@@ -240,9 +274,12 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   row grants "a. client_credentials grant"
   row warm "b. introspection, warm ($WARM_TOKENS tokens, repeated)"
   row cold "c. introspection, cold (each token once)"
+  row exchange "e. token exchange with a DPoP proof (each proof once)"
   row healthz "d. GET /healthz (HTTP ceiling)"
   echo
   echo "Cold run: $COLD_POOL distinct, never-introspected tokens for ${COLD_SECONDS} s (tokens from run a$([[ $TOPPED_UP == 1 ]] && echo ", topped up by the unmeasured mint run listed below"))."
+  echo
+  echo "Exchange run: $PROOFS proofs made beforehand by \`scripts/bench_dpop_proofs.py\` (P-256, the server's DPoP nonce); policy \`bench-connector\` (DPoP required, 300 s ceiling); subject: the connector's own access token."
   echo
   echo "Ceiling, one core: \`${OPENSSL_CMD[*]}\`: ECDSA P-256 **sign ${ECDSA_SIGN}/s, verify ${ECDSA_VERIFY}/s** (OpenSSL $(openssl version | cut -d' ' -f2))."
   echo
@@ -256,7 +293,10 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "tessera tenants add bench --json --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
   echo "tessera clients add --tenant bench --name bench --scopes \"$SCOPE\" --auth client_secret_basic --introspect --json --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
   echo "TESSERA_LOG_LEVEL=$LOG_LEVEL tessera serve --host 127.0.0.1 --port \$PORT --database sqlite:\$WORK/tessera.db --keys-dir \$WORK/Keys"
-  for name in grants warm $([[ $TOPPED_UP == 1 ]] && echo mint) cold healthz; do
+  echo "tessera clients add --tenant bench --name connector --scopes \"$SCOPE\" --auth client_secret_basic --grants client_credentials,urn:ietf:params:oauth:grant-type:token-exchange --json ..."
+  echo "tessera policies put --tenant bench --file \$WORK/policy.json --json ..."
+  echo "python scripts/bench_dpop_proofs.py http://127.0.0.1:\$PORT/oauth2/token \$NONCE $PROOFS \$WORK/proofs.txt"
+  for name in grants warm $([[ $TOPPED_UP == 1 ]] && echo mint) cold exchange healthz; do
     sed "s#$WORK#\$WORK#g; s#$BASE#http://127.0.0.1:\$PORT#g" "$WORK/$name.cmd"
   done
   echo "${OPENSSL_CMD[*]}"
@@ -272,7 +312,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$OUT_DIR"
 cp "$WORK/results.md" "$RESULTS"
 cat "$RESULTS"
-for leak in "$CLIENT_SECRET" "${BENCH_AUTHORIZATION#Basic }"; do
+for leak in "$CLIENT_SECRET" "${BENCH_AUTHORIZATION#Basic }" "$CONNECTOR_SECRET" "${BENCH_EXCHANGE_AUTHORIZATION#Basic }"; do
   if grep -qF -- "$leak" "$RESULTS" "$WORK/serve.log"; then die "the client credentials appear in the results or the server log"; fi
 done
 ((${#FAILURES[@]} == 0)) || exit 1

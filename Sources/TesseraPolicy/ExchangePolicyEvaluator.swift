@@ -100,11 +100,22 @@ public struct ExchangePolicyEvaluator: Sendable {
 
     public func decide(_ facts: ExchangeFacts) -> PolicyDecision {
         var trace: [JSONValue] = []
-        func finish(_ grant: ExchangeGrant?, _ refusal: PolicyRefusal?, _ reason: String) -> PolicyDecision {
+        var noted: Set<String> = []
+        func finish(_ grant: ExchangeGrant?, _ refusal: PolicyRefusal?, _ reason: String, decidedBy: String? = nil) -> PolicyDecision {
+            // Every rule appears, in document order of evaluation: those after the deciding one
+            // as not evaluated, so the explanation shows the whole policy it was decided against.
+            for rule in document.exchange.filter({ $0.effect == .deny }) + document.exchange.filter({ $0.effect == .allow })
+            where !noted.contains(rule.id) {
+                trace.append(
+                    .object([
+                        "id": .string(rule.id), "effect": .string(rule.effect.rawValue), "evaluated": .bool(false),
+                        "matched": .bool(false), "failed": .null,
+                    ]))
+            }
             let explanation: JSONValue = .object([
                 "outcome": .string(grant == nil ? "deny" : "allow"),
                 "policy_version": version.map { .number(Double($0)) } ?? .null,
-                "rule": grant.map { .string($0.ruleID) } ?? .null,
+                "rule": (grant?.ruleID ?? decidedBy).map(JSONValue.string) ?? .null,
                 "reason": .string(reason),
                 "inputs": facts.json,
                 "rules": .array(trace),
@@ -112,10 +123,11 @@ public struct ExchangePolicyEvaluator: Sendable {
             return PolicyDecision(grant: grant, refusal: refusal, reason: reason, explanation: explanation)
         }
         func note(_ rule: ExchangeRule, matched: Bool, failed: String?) {
+            noted.insert(rule.id)
             trace.append(
                 .object([
-                    "id": .string(rule.id), "effect": .string(rule.effect.rawValue), "matched": .bool(matched),
-                    "failed": failed.map(JSONValue.string) ?? .null,
+                    "id": .string(rule.id), "effect": .string(rule.effect.rawValue), "evaluated": .bool(true),
+                    "matched": .bool(matched), "failed": failed.map(JSONValue.string) ?? .null,
                 ]))
         }
 
@@ -124,7 +136,7 @@ public struct ExchangePolicyEvaluator: Sendable {
                 note(rule, matched: false, failed: failed)
             } else {
                 note(rule, matched: true, failed: nil)
-                return finish(nil, .request, "denied by rule '\(rule.id)'")
+                return finish(nil, .request, "denied by rule '\(rule.id)'", decidedBy: rule.id)
             }
         }
         var firstRelevantFailure: (rule: String, refusal: PolicyRefusal, why: String)?
@@ -197,7 +209,12 @@ public struct ExchangePolicyEvaluator: Sendable {
         if let actors = rule.actors, !(facts.actor.map { actor in actors.contains { $0.matches(actor) } } ?? false) {
             return "actors: no listed actor"
         }
-        if let audiences = rule.audiences, Set(audiences).isDisjoint(with: facts.audiences) {
+        // Without explicit targets the token's audience is the systems of the scopes asked for:
+        // a deny rule on an audience holds for that default too, or leaving `audience` out would
+        // slip past it.
+        let asked = facts.requestedScopes ?? facts.defaultScopes
+        let audiences = facts.audiences.isEmpty && facts.resources.isEmpty ? Self.systems(of: asked) : facts.audiences
+        if let listed = rule.audiences, Set(listed).isDisjoint(with: audiences) {
             return "audiences: none requested"
         }
         if let resources = rule.resources, Set(resources).isDisjoint(with: facts.resources) {
@@ -205,8 +222,7 @@ public struct ExchangePolicyEvaluator: Sendable {
         }
         if let scopes = rule.scopes {
             let bases = Set(scopes.scopes.map(\.base))
-            let asked = (facts.requestedScopes ?? facts.defaultScopes).scopes
-            if !asked.contains(where: { bases.contains($0.base) }) { return "scopes: none requested" }
+            if !asked.scopes.contains(where: { bases.contains($0.base) }) { return "scopes: none requested" }
         }
         return nil
     }

@@ -364,3 +364,408 @@ class BrokerPool:
                 if code != 0:
                     problems.append(f"{broker.dir.name}: exit code {code} after SIGTERM\n{broker.log_tail(10)}")
         assert not problems, "graceful shutdown failed:\n" + "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------------------------
+# Token exchange (RFC 8693), workload federation, exchange policy and refresh tokens: helpers for
+# test_token_exchange*.py (docs/token-exchange.md is the contract). Nothing above depends on them.
+
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+EXCHANGE_GRANTS = f"client_credentials,{TOKEN_EXCHANGE_GRANT},refresh_token"
+TOKEN_TYPE_URN = {short: f"urn:ietf:params:oauth:token-type:{short}"
+                  for short in ("access_token", "refresh_token", "id_token", "saml2", "jwt")}
+ACCESS_TOKEN_URN = TOKEN_TYPE_URN["access_token"]
+EXCHANGE_ERRORS = ("invalid_scope", "invalid_target", "invalid_request")
+
+_DPOP_NONCES: dict[int, str] = {}  # broker port -> the last DPoP-Nonce it sent
+
+
+def add_client_with_grants(broker: Broker, tenant: str, name: str, scopes: str, grants: str = EXCHANGE_GRANTS,
+                           introspect: bool = False, dpop: str | None = None) -> Client:
+    """`clients add` with `--grants` (client_secret_basic)."""
+    args = ["clients", "add", "--tenant", tenant, "--name", name, "--scopes", scopes, "--grants", grants]
+    if introspect:
+        args.append("--introspect")
+    if dpop is not None:
+        args += ["--dpop", dpop]
+    out = broker.cli(*args).json
+    assert out["client_id"].strip() and out.get("client_secret"), "clients add returned no client_id or secret"
+    return Client(out["client_id"], out["client_secret"], "client_secret_basic", tenant)
+
+
+class DPoPKey:
+    """A DPoP key pair (jwcrypto) and RFC 9449 proofs made with it."""
+
+    def __init__(self, kty: str = "EC") -> None:
+        from jwcrypto import jwk as jwcrypto_jwk
+
+        if kty == "EC":
+            self.key, self.alg = jwcrypto_jwk.JWK.generate(kty="EC", crv="P-256"), "ES256"
+        elif kty == "RSA":
+            self.key, self.alg = jwcrypto_jwk.JWK.generate(kty="RSA", size=2048), "PS256"
+        else:
+            self.key, self.alg = jwcrypto_jwk.JWK.generate(kty="OKP", crv="Ed25519"), "EdDSA"
+
+    @property
+    def public_jwk(self) -> dict:
+        return self.key.export_public(as_dict=True)
+
+    @property
+    def thumbprint(self) -> str:
+        """RFC 7638 SHA-256 thumbprint, by jwcrypto."""
+        return self.key.thumbprint()
+
+    def proof(self, htu: str, nonce: str | None, htm: str = "POST") -> str:
+        import uuid
+
+        from jwcrypto import jwt as jwcrypto_jwt
+
+        claims = {"jti": str(uuid.uuid4()), "htm": htm, "htu": htu, "iat": int(time.time())}
+        if nonce is not None:
+            claims["nonce"] = nonce
+        token = jwcrypto_jwt.JWT(header={"typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk}, claims=claims)
+        token.make_signed_token(self.key)
+        return token.serialize()
+
+
+def _oauth_error_code(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def post_token_form(broker: Broker, client: Client, form: list[tuple[str, str]], dpop: DPoPKey | None = None,
+                    *, expect_nonce_challenge: bool = False) -> requests.Response:
+    """POSTs a form to the token endpoint as `client` (Basic). With `dpop`, a fresh proof per
+    attempt carries the last nonce the broker gave; a `use_dpop_nonce` answer is retried once with
+    the nonce it carries. `expect_nonce_challenge`: the first proof carries no nonce and must be
+    answered 400 use_dpop_nonce with a DPoP-Nonce header (RFC 9449 §8)."""
+    endpoint = broker.token_endpoint
+    for attempt in range(2):
+        headers = {}
+        if dpop is not None:
+            nonce = None if (expect_nonce_challenge and attempt == 0) else _DPOP_NONCES.get(broker.port)
+            headers["DPoP"] = dpop.proof(endpoint, nonce)
+        response = requests.post(endpoint, data=form, auth=(client.client_id, client.secret), headers=headers,
+                                 timeout=HTTP_TIMEOUT)
+        if response.headers.get("DPoP-Nonce"):
+            _DPOP_NONCES[broker.port] = response.headers["DPoP-Nonce"]
+        challenged = response.status_code == 400 and _oauth_error_code(response) == "use_dpop_nonce"
+        if expect_nonce_challenge and attempt == 0:
+            assert challenged, f"a first proof without a nonce was not answered use_dpop_nonce: {describe(response)}"
+            assert response.headers.get("DPoP-Nonce"), "400 use_dpop_nonce without a DPoP-Nonce header"
+            continue
+        if dpop is not None and challenged and attempt == 0:
+            continue
+        return response
+    return response
+
+
+def exchange_form(subject_token: str | None, subject_token_type: str | None = "access_token", *,
+                  actor_token: str | None = None, actor_token_type: str | None = None, scope: str | None = None,
+                  audience: tuple[str, ...] | list[str] = (), resource: tuple[str, ...] | list[str] = (),
+                  requested_token_type: str | None = None) -> list[tuple[str, str]]:
+    """An RFC 8693 §2.1 request form. Token types may be given by short name or URN; an actor
+    token gets `actor_token_type` access_token unless told otherwise (pass "" to leave it out)."""
+
+    def urn(kind: str) -> str:
+        return TOKEN_TYPE_URN.get(kind, kind)
+
+    form = [("grant_type", TOKEN_EXCHANGE_GRANT)]
+    if subject_token is not None:
+        form.append(("subject_token", subject_token))
+    if subject_token_type is not None:
+        form.append(("subject_token_type", urn(subject_token_type)))
+    if actor_token is not None:
+        form.append(("actor_token", actor_token))
+        if actor_token_type is None:
+            actor_token_type = "access_token"
+    if actor_token_type:
+        form.append(("actor_token_type", urn(actor_token_type)))
+    if scope is not None:
+        form.append(("scope", scope))
+    form += [("audience", value) for value in audience]
+    form += [("resource", value) for value in resource]
+    if requested_token_type is not None:
+        form.append(("requested_token_type", urn(requested_token_type)))
+    return form
+
+
+def exchange(broker: Broker, client: Client, subject_token: str | None, subject_token_type: str | None = "access_token",
+             *, dpop: DPoPKey | None = None, expect_nonce_challenge: bool = False, **kwargs: Any) -> requests.Response:
+    return post_token_form(broker, client, exchange_form(subject_token, subject_token_type, **kwargs), dpop,
+                           expect_nonce_challenge=expect_nonce_challenge)
+
+
+def refresh(broker: Broker, client: Client, refresh_token: str, dpop: DPoPKey | None = None,
+            scope: str | None = None) -> requests.Response:
+    form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+    if scope is not None:
+        form.append(("scope", scope))
+    return post_token_form(broker, client, form, dpop)
+
+
+def revoke_with_hint(broker: Broker, client: Client, token: str, hint: str) -> requests.Response:
+    return requests.post(broker.metadata()["revocation_endpoint"], data={"token": token, "token_type_hint": hint},
+                         auth=(client.client_id, client.secret), timeout=HTTP_TIMEOUT)
+
+
+def secret_fragments(secret: str) -> list[str]:
+    """The secret and each of its dot-separated parts long enough to identify it."""
+    fragments = [secret[:64]] + [part[:64] for part in secret.split(".") if len(part) >= 16]
+    return [f for f in fragments if len(f) >= 16]
+
+
+def assert_oauth_error(response: requests.Response, error: str | tuple[str, ...], status: int = 400,
+                       never_echo: tuple[str, ...] | list[str] = ()) -> str:
+    """RFC 6749 §5.2: the status, a JSON object {error, error_description} with `Cache-Control:
+    no-store`, and none of `never_echo` (tokens) in the body or headers. Returns the error code."""
+    allowed = (error,) if isinstance(error, str) else tuple(error)
+    assert response.status_code == status, f"expected {status} {'/'.join(allowed)}, got {describe(response)}"
+    assert response.headers.get("Content-Type", "").startswith("application/json"), describe(response)
+    assert "no-store" in response.headers.get("Cache-Control", ""), \
+        f"error without Cache-Control: no-store ({response.headers.get('Cache-Control')!r}): {describe(response)}"
+    try:
+        body = response.json()
+    except ValueError:
+        pytest.fail(f"error body is not JSON: {describe(response)}")
+    assert isinstance(body, dict), describe(response)
+    assert body.get("error") in allowed, f"expected error {'/'.join(allowed)}, got {describe(response)}"
+    assert isinstance(body.get("error_description"), str) and body["error_description"], \
+        f"error without error_description: {describe(response)}"
+    assert set(body) <= {"error", "error_description", "error_uri"}, f"unexpected members {sorted(body)}"
+    echoed = " ".join(f"{k}: {v}" for k, v in response.headers.items()) + response.text
+    for secret in never_echo:
+        for fragment in secret_fragments(secret):
+            assert fragment not in echoed, "the error response echoes a token it was given"
+    return body["error"]
+
+
+def verify_access_token(broker: Broker, token: str, audience: str | None = "crm") -> dict:
+    """PyJWT against the live `jwks_uri` (no caching): signature, `typ: at+jwt`, iss, aud, and the
+    RFC 9068 §2.2 claims present."""
+    import jwt as pyjwt
+
+    metadata = broker.metadata()
+    assert unverified_header(token).get("typ") == "at+jwt", f"typ {unverified_header(token).get('typ')!r}"
+    jwks_client = pyjwt.PyJWKClient(metadata["jwks_uri"], cache_jwk_set=False, cache_keys=False, timeout=HTTP_TIMEOUT)
+    signing_key = jwks_client.get_signing_key_from_jwt(token)
+    options = {"require": ["iss", "sub", "aud", "exp", "iat", "jti"]}
+    if audience is None:
+        options["verify_aud"] = False
+    return pyjwt.decode(token, signing_key.key, algorithms=["ES256", "ES384", "EdDSA", "RS256", "PS256"],
+                        audience=audience, issuer=metadata["issuer"], options=options)
+
+
+def introspection_of(broker: Broker, caller: Client, token: str) -> dict:
+    response = broker.introspect(caller, token)
+    assert response.status_code == 200, describe(response)
+    assert "no-store" in response.headers.get("Cache-Control", "")
+    return response.json()
+
+
+def audit_export(broker: Broker, *args: str) -> list[dict]:
+    out = broker.cli("audit", "export", "--format", "jsonl", *args, json_output=False).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def audit_export_text(broker: Broker) -> str:
+    return broker.cli("audit", "export", "--format", "jsonl", json_output=False).stdout
+
+
+def put_policy(broker: Broker, tenant: str, document: Any, path: Path, check: bool = True) -> CLIResult:
+    """`tessera policies put`; `document` is written as JSON unless it is already text."""
+    path.write_text(document if isinstance(document, str) else json.dumps(document, indent=2))
+    return broker.cli("policies", "put", "--tenant", tenant, "--file", str(path), check=check)
+
+
+def get_policy(broker: Broker, tenant: str) -> dict:
+    """`tessera policies get --json`, with `document` as a JSON value even if printed as text."""
+    out = broker.cli("policies", "get", "--tenant", tenant).json
+    if isinstance(out.get("document"), str):
+        out["document"] = json.loads(out["document"])
+    return out
+
+
+# -- parameterized scopes (DESIGN.md, "Scopes"), implemented independently of the broker
+
+
+def parse_scope(text: str) -> tuple[str, dict[str, frozenset[str]]]:
+    parts = text.split(":")
+    base = f"{parts[0]}:{parts[1]}"
+    parameters = {}
+    for piece in parts[2:]:
+        name, values = piece.split("=", 1)
+        parameters[name] = frozenset(values.split(","))
+    return base, parameters
+
+
+def canonical_scope(text: str) -> str:
+    base, parameters = parse_scope(text)
+    return base + "".join(f":{name}=" + ",".join(sorted(parameters[name])) for name in sorted(parameters))
+
+
+def scope_covers(held: str, requested: str) -> bool:
+    """DESIGN.md: a held scope covers a requested one when the base is the same and every
+    parameter of the held scope is present in the requested one with a subset of its values."""
+    held_base, held_parameters = parse_scope(held)
+    requested_base, requested_parameters = parse_scope(requested)
+    if held_base != requested_base:
+        return False
+    return all(name in requested_parameters and requested_parameters[name] <= values
+               for name, values in held_parameters.items())
+
+
+def scopes_cover(held: str | list[str], requested: str) -> bool:
+    held_list = held.split() if isinstance(held, str) else held
+    return any(scope_covers(h, requested) for h in held_list)
+
+
+# -- a simulated workload issuer (a Kubernetes or CI OIDC issuer)
+
+
+class WorkloadIssuerSim:
+    """An external OIDC-style issuer: an EC P-256 key (`kid` ...-ec, ES256) and an RSA key
+    (`kid` ...-rsa, RS256), made with `cryptography`; its public JWKS written to a file; JWTs
+    signed with PyJWT or jwcrypto."""
+
+    def __init__(self, issuer: str, directory: Path, name: str = "ci") -> None:
+        from keys import ec_p256_key, rsa_key
+
+        self.issuer = issuer
+        self.ec = ec_p256_key(f"{name}-ec")
+        self.rsa = rsa_key(f"{name}-rsa", "RS256")
+        self.jwks_path = directory / f"{name}-jwks.json"
+        self.jwks_path.write_text(json.dumps({"keys": [self.ec.public_jwk, self.rsa.public_jwk]}))
+
+    def claims(self, sub: str = "repo:acme/widgets:ref:refs/heads/main", aud: Any = "tessera", lifetime: int = 300,
+               **extra: Any) -> dict:
+        import uuid
+
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + lifetime,
+                  "jti": str(uuid.uuid4()), "ref": "refs/heads/main", "repository": "acme/widgets"}
+        claims.update(extra)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def sign(self, claims: dict, key: str = "ec", library: str = "pyjwt", kid: str | None = None) -> str:
+        client_key = self.ec if key == "ec" else self.rsa
+        return sign_jwt(claims, client_key.private_key, client_key.alg, kid or client_key.kid, library)
+
+    def token(self, key: str = "ec", library: str = "pyjwt", **claim_args: Any) -> str:
+        return self.sign(self.claims(**claim_args), key=key, library=library)
+
+
+def sign_jwt(claims: dict, private_key: Any, alg: str, kid: str | None, library: str = "pyjwt") -> str:
+    headers = {"typ": "JWT"}
+    if kid is not None:
+        headers["kid"] = kid
+    if library == "pyjwt":
+        import jwt as pyjwt
+
+        return pyjwt.encode(claims, private_key, algorithm=alg, headers=headers)
+    from cryptography.hazmat.primitives import serialization
+    from jwcrypto import jwk as jwcrypto_jwk
+    from jwcrypto import jwt as jwcrypto_jwt
+
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    token = jwcrypto_jwt.JWT(header={**headers, "alg": alg}, claims=claims)
+    token.make_signed_token(jwcrypto_jwk.JWK.from_pem(pem))
+    return token.serialize()
+
+
+def unsigned_jwt(header: dict, claims: dict, signature: bytes = b"") -> str:
+    """A compact JWS put together by hand (for `alg: none` and HMAC forgeries)."""
+    head = b64url(json.dumps(header, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{head}.{body}.{b64url(signature)}"
+
+
+def hmac_jwt(header: dict, claims: dict, secret: bytes) -> str:
+    import hashlib
+    import hmac
+
+    head = b64url(json.dumps(header, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64url(signature)}"
+
+
+# -- the parties of test_token_exchange.py and test_token_exchange_hostile.py
+
+CI_ISSUER = "https://ci.example.test"
+GLOBEX_CI_ISSUER = "https://ci.globex.test"
+CRM_API = "https://crm.example.com/api"
+READ_WRITE = "crm:contacts.read crm:contacts.write"
+
+
+def exchange_policy(broker: Broker, parties: Any) -> dict:
+    """acme's exchange policy: one rule per kind of exchange, each for its own client, so every
+    test knows which rule decides."""
+    return {"exchange": [
+        {"id": "imp-no-writes", "effect": "deny", "clients": [parties.imp.client_id],
+         "subject_token_types": ["access_token"], "scopes": "crm:contacts.write"},
+        {"id": "workload-dpop", "effect": "allow", "clients": [parties.wl.client_id],
+         "subject_token_types": ["jwt"], "subject_issuers": [CI_ISSUER], "subjects": ["repo:acme/*"],
+         "audiences": ["crm"], "scopes": READ_WRITE, "actor": "optional", "max_lifetime": 300, "dpop": "required"},
+        {"id": "delegation", "effect": "allow", "clients": [parties.deleg.client_id, parties.chain.client_id],
+         "subject_token_types": ["urn:ietf:params:oauth:token-type:access_token"], "subject_issuers": [broker.issuer],
+         "audiences": ["crm"], "resources": [CRM_API], "scopes": READ_WRITE, "actor": "required",
+         "max_lifetime": 400, "dpop": "optional"},
+        {"id": "impersonation", "effect": "allow", "clients": [parties.imp.client_id],
+         "subject_token_types": ["access_token"], "scopes": READ_WRITE, "actor": "optional", "dpop": "optional",
+         "max_lifetime": 200},
+        {"id": "refreshable", "effect": "allow", "clients": [parties.rf.client_id],
+         "subject_token_types": ["jwt"], "subject_issuers": [CI_ISSUER], "scopes": READ_WRITE, "actor": "optional",
+         "dpop": "required", "max_lifetime": 120, "refresh_tokens": True, "refresh_lifetime": 600},
+        {"id": "refreshable-access-token", "effect": "allow", "clients": [parties.rf.client_id],
+         "subject_token_types": ["access_token"], "scopes": READ_WRITE, "actor": "optional", "dpop": "optional",
+         "max_lifetime": 120, "refresh_tokens": True},
+        # After `impersonation` (wildcards false) fails on a wildcard, this one may allow it.
+        {"id": "imp-wildcards", "effect": "allow", "clients": [parties.imp.client_id],
+         "subject_token_types": ["access_token"], "scopes": "crm:contacts.read", "wildcards": True,
+         "actor": "optional", "dpop": "optional", "max_lifetime": 200},
+        # A workload (its CI JWT) acting for the subject.
+        {"id": "imp-workload-actor", "effect": "allow", "clients": [parties.imp.client_id],
+         "subject_token_types": ["access_token"], "scopes": READ_WRITE, "actor": "required",
+         "actors": ["repo:acme/*"], "dpop": "optional", "max_lifetime": 600},
+    ]}
+
+
+def build_exchange_world(broker: Broker, directory: Path) -> Any:
+    """Tenants acme (policy, workload issuer), globex (its own workload issuer) and initech (no
+    policy); clients registered through the CLI; acme's policy put through the CLI."""
+    from types import SimpleNamespace
+
+    for tenant in ("acme", "globex", "initech"):
+        broker.add_tenant(tenant)
+    ci = WorkloadIssuerSim(CI_ISSUER, directory, "ci")
+    globex_ci = WorkloadIssuerSim(GLOBEX_CI_ISSUER, directory, "globex-ci")
+    broker.cli("idps", "add-workload", "--tenant", "acme", "--issuer", CI_ISSUER, "--jwks", str(ci.jwks_path),
+               "--audience", "tessera", "--subject", "repo:acme/*", "--claim", "ref=refs/heads/main",
+               "--scopes", READ_WRITE)
+    broker.cli("idps", "add-workload", "--tenant", "globex", "--issuer", GLOBEX_CI_ISSUER,
+               "--jwks", str(globex_ci.jwks_path), "--audience", "tessera", "--subject", "*",
+               "--scopes", "crm:contacts.read")
+    parties = SimpleNamespace(
+        ci=ci, globex_ci=globex_ci,
+        up=add_client_with_grants(broker, "acme", "upstream", READ_WRITE, grants="client_credentials"),
+        wl=add_client_with_grants(broker, "acme", "workload-exchanger", READ_WRITE),
+        deleg=add_client_with_grants(broker, "acme", "delegate", READ_WRITE),
+        chain=add_client_with_grants(broker, "acme", "chained", READ_WRITE),
+        imp=add_client_with_grants(broker, "acme", "impersonator", READ_WRITE),
+        rf=add_client_with_grants(broker, "acme", "refresher", READ_WRITE),
+        plain=add_client_with_grants(broker, "acme", "cc-only", READ_WRITE, grants="client_credentials"),
+        rs=add_client_with_grants(broker, "acme", "resource-server", "crm:contacts.read",
+                                  grants="client_credentials", introspect=True),
+        globex=add_client_with_grants(broker, "globex", "globex-svc", READ_WRITE),
+        initech=add_client_with_grants(broker, "initech", "initech-svc", READ_WRITE),
+    )
+    parties.policy = exchange_policy(broker, parties)
+    out = put_policy(broker, "acme", parties.policy, directory / "acme-policy.json").json
+    assert out.get("tenant") == "acme" and isinstance(out.get("version"), int), out
+    parties.policy_version = out["version"]
+    return parties

@@ -51,6 +51,17 @@ final class ExchangePolicyEvaluatorTests: XCTestCase {
         XCTAssertNil(decision.grant)
         XCTAssertEqual(decision.refusal, .request)
         XCTAssertTrue(decision.reason.contains("no-prod"))
+        XCTAssertEqual(decision.explanation["rule"], "no-prod", "the deciding deny rule is named")
+    }
+
+    func testADenyRuleOnAnAudienceHoldsForTheDefaultAudienceToo() throws {
+        let document = try PolicyDocument(
+            parsing: Array(
+                #"{"exchange": [{"id": "no-crm", "effect": "deny", "clients": ["*"], "subject_token_types": ["access_token"], "audiences": ["crm"]}, {"id": "all", "effect": "allow", "clients": ["*"], "subject_token_types": ["access_token"], "scopes": "crm:contacts.read", "actor": "optional", "dpop": "optional"}]}"#
+                    .utf8))
+        let evaluator = ExchangePolicyEvaluator(document: document, version: 1)
+        XCTAssertNil(evaluator.decide(try facts()).grant, "no audience asked: the default audience crm is denied")
+        XCTAssertNil(evaluator.decide(try facts(audiences: ["crm"])).grant)
     }
 
     func testNoRuleForTheClientIsDeniedAsARequestError() throws {

@@ -52,7 +52,8 @@ public struct ExchangeTokenVerifier: Sendable {
     private let accessTokens: AccessTokenVerifier
     private let workload: WorkloadTokenVerifier
     private let trustedIssuers: any WorkloadIssuerStore
-    private let issuer: String
+    /// This broker's issuer: the `iss` of its own tokens.
+    public let issuer: String
 
     public init(accessTokens: AccessTokenVerifier, workload: WorkloadTokenVerifier, trustedIssuers: any WorkloadIssuerStore, issuer: String)
     {

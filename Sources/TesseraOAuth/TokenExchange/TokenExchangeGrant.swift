@@ -15,7 +15,8 @@ import TesseraStore
 ///    tenant;
 /// 3. possession: a token bound to a DPoP key is exchanged only with a proof by that key;
 /// 4. delegation integrity: a subject carrying `act` needs an actor (the chain is never dropped);
-///    the subject's `may_act` (§4.4), when present, names the actor;
+///    the subject's `may_act` (§4.4), when present, names the actor (the client itself when there
+///    is no actor token);
 /// 5. narrowing: every requested scope covered by the subject's scopes and the client's
 ///    registration;
 /// 6. the tenant's exchange policy (deny by default), whose explanation goes to the audit record;
@@ -89,11 +90,16 @@ public struct TokenExchangeGrant: GrantHandler {
                 "the subject_token carries a delegation chain; an actor_token is required",
                 reason: "exchanging without an actor would drop the subject's act chain")
         }
-        if let actor, let mayAct = subject.mayAct {
-            guard let allowed = mayAct["sub"]?.stringValue, allowed == actor.subject,
-                mayAct["iss"].map({ $0.stringValue == actor.issuer }) ?? true
+        if let mayAct = subject.mayAct {
+            // RFC 8693 §4.4. Without an actor token the requesting client itself acts for the
+            // subject (impersonation), so it is the one `may_act` must name.
+            let acting = actor.map { (sub: $0.subject, iss: $0.issuer) } ?? (sub: client.clientID, iss: tokens.issuer)
+            guard let allowed = mayAct["sub"]?.stringValue, allowed == acting.sub,
+                mayAct["iss"].map({ $0.stringValue == acting.iss }) ?? true
             else {
-                throw .invalidRequest("the actor is not allowed to act for the subject", reason: "may_act does not name the actor")
+                throw .invalidRequest(
+                    "the actor is not allowed to act for the subject",
+                    reason: "may_act does not name \(actor == nil ? "the client" : "the actor")")
             }
         }
         var act: JSONValue?
