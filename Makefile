@@ -36,8 +36,10 @@ test: deps venv
 	$(SWIFT) build --build-tests
 	$(MAKE) test-swift test-interop
 
+## The Swift tests, with a throwaway PostgreSQL cluster for TesseraStorePostgresTests: the script
+## starts it, exports TESSERA_TEST_POSTGRES_URL, and stops and removes it even when a test fails.
 test-swift:
-	$(SWIFT) test --skip-build
+	scripts/pg-test-cluster.sh run $(SWIFT) test --skip-build
 
 test-interop: venv
 	$(PY) -m pytest -q Tests/Interop

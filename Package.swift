@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -47,6 +49,25 @@ let package = Package(
             dependencies: ["TesseraCore", "TesseraJOSE"],
             swiftSettings: swiftSettings),
         .target(
+            name: "TesseraClaims",
+            dependencies: ["TesseraCore", "TesseraJOSE"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "TesseraOIDC",
+            dependencies: [
+                "TesseraCore", "TesseraJOSE",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "TesseraSignIn",
+            dependencies: [
+                "TesseraCore", "TesseraJOSE", "TesseraStore", "TesseraOIDC", "TesseraClaims",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "TesseraStore",
             dependencies: ["TesseraCore"],
             swiftSettings: swiftSettings),
@@ -54,6 +75,14 @@ let package = Package(
             name: "TesseraStoreSQLite",
             dependencies: [
                 "TesseraStore", "TesseraCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "TesseraStorePostgres",
+            dependencies: [
+                "TesseraStore", "TesseraCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -73,7 +102,7 @@ let package = Package(
         .target(
             name: "TesseraHTTP",
             dependencies: [
-                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraJOSE",
+                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraJOSE", "TesseraSignIn", "TesseraOIDC",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite", "TesseraHTTP", "TesseraJOSE", "TesseraPolicy",
+                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite", "TesseraStorePostgres", "TesseraHTTP", "TesseraJOSE",
+                "TesseraPolicy", "TesseraOIDC", "TesseraSignIn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +138,16 @@ let package = Package(
             name: "TesseraPolicyTests", dependencies: ["TesseraPolicy", "TesseraCore", "TesseraJOSE"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "TesseraClaimsTests", dependencies: ["TesseraClaims", "TesseraCore", "TesseraJOSE"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraOIDCTests",
+            dependencies: ["TesseraOIDC", "TesseraCore", "TesseraJOSE", "TesseraTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraSignInTests", dependencies: ["TesseraSignIn", "TesseraCore", "TesseraJOSE"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "TesseraJOSETests",
             dependencies: [
                 "TesseraJOSE", "TesseraTesting",
@@ -118,6 +158,14 @@ let package = Package(
         .testTarget(
             name: "TesseraStoreSQLiteTests",
             dependencies: ["TesseraStoreSQLite", "TesseraStoreConformance", "TesseraStore", "TesseraCore"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraStorePostgresTests",
+            dependencies: [
+                "TesseraStorePostgres", "TesseraStoreConformance", "TesseraStore", "TesseraCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TesseraOAuthTests",

@@ -15,13 +15,15 @@ public enum OAuthErrorCode: String, Sendable, Codable, CaseIterable {
     case useDPoPNonce = "use_dpop_nonce"
     case slowDown = "slow_down"
     case accessDenied = "access_denied"
+    /// OpenID Connect Core §3.1.2.6: no live session, for `GET /session`.
+    case loginRequired = "login_required"
     case temporarilyUnavailable = "temporarily_unavailable"
     case serverError = "server_error"
 
     /// The HTTP status for each code; exhaustive so a new code cannot ship without one.
     public var httpStatus: Int {
         switch self {
-        case .invalidClient: 401
+        case .invalidClient, .loginRequired: 401
         case .accessDenied: 403
         case .slowDown: 429
         case .serverError: 500

@@ -106,3 +106,41 @@ public protocol RefreshTokenStore: Sendable {
     /// Forgets families, and their tokens, that expired before `before`.
     func purgeExpired(before: Date) async throws -> Int
 }
+
+/// The tenant's users, provisioned just in time.
+public protocol UserStore: Sendable {
+    /// Creates the user of `identity` (tenant, subject) or updates its identity and last sign-in,
+    /// with the audit event in the same commit. A disabled user is returned unchanged (still
+    /// disabled) and nothing is written: the caller refuses the sign-in.
+    func upsert(_ identity: NormalizedIdentity, at: Date, audit: AuditEvent) async throws -> User
+    func get(tenant: TenantID, subject: String) async throws -> User?
+    /// Throws `notFound`.
+    func disable(tenant: TenantID, subject: String, at: Date, audit: AuditEvent) async throws
+}
+
+/// Human sessions, by the SHA-256 of their cookie.
+public protocol SessionStore: Sendable {
+    /// Throws `alreadyExists` on a hash collision (never in practice).
+    func create(_ session: HumanSession, audit: AuditEvent) async throws
+    /// The live session: nil when unknown, past its absolute expiry, idle longer than `idleTimeout`,
+    /// or its user disabled. A hit records `now` as last seen.
+    func touch(hash: [UInt8], now: Date, idleTimeout: TimeInterval) async throws -> HumanSession?
+    /// Ends the session; false when there was none (then nothing is written).
+    func delete(hash: [UInt8], audit: AuditEvent) async throws -> Bool
+    func purgeExpired(before: Date) async throws -> Int
+}
+
+/// Upstream OpenID Providers, at most one per tenant.
+public protocol OIDCProviderStore: Sendable {
+    /// Throws `alreadyExists` when the tenant has one (or the id is taken), `notFound` for an
+    /// unknown tenant.
+    func add(_ provider: OIDCProviderConfig, audit: AuditEvent) async throws
+    func get(tenant: TenantID) async throws -> OIDCProviderConfig?
+}
+
+/// The sign-in side of a backend: users, human sessions, upstream providers.
+public protocol SignInStore: Sendable {
+    var users: any UserStore { get }
+    var sessions: any SessionStore { get }
+    var oidcProviders: any OIDCProviderStore { get }
+}

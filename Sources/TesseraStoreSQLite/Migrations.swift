@@ -132,6 +132,41 @@ enum Migrations {
                 ) STRICT, WITHOUT ROWID;
                 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
                 """),
+        Migration(
+            version: 3, summary: "users, human sessions, upstream OpenID Providers",
+            sql: """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+                    subject TEXT NOT NULL,
+                    identity TEXT NOT NULL,           -- canonical JSON of NormalizedIdentity
+                    disabled_at INTEGER,
+                    created_at INTEGER NOT NULL,
+                    last_sign_in_at INTEGER NOT NULL,
+                    UNIQUE (tenant_id, subject)
+                ) STRICT;
+
+                -- Only the SHA-256 of a session cookie is ever stored. No foreign key to users:
+                -- `touch` answers only for a session whose user exists and is not disabled.
+                CREATE TABLE sessions (
+                    hash BLOB PRIMARY KEY,
+                    tenant_id TEXT NOT NULL,
+                    user_id TEXT NOT NULL,
+                    identity TEXT NOT NULL,           -- canonical JSON of NormalizedIdentity at sign-in
+                    created_at INTEGER NOT NULL,
+                    last_seen_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+                CREATE INDEX sessions_by_user ON sessions (user_id);
+
+                CREATE TABLE oidc_providers (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL UNIQUE REFERENCES tenants (id),
+                    config TEXT NOT NULL,             -- canonical JSON of OIDCProviderConfig
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                """),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -34,7 +34,7 @@ struct SQLiteRefreshTokenStore: RefreshTokenStore {
     /// Refuses (`.conflict`) a family whose parent is already revoked, and a token or refresh
     /// token that does not belong to the family.
     func recordIssued(_ token: IssuedToken, family: RefreshFamily, refresh: RefreshTokenRecord, audit: AuditEvent) async throws {
-        try Self.requireBelongs(token, refresh, to: family.familyID, tenant: family.tenantID)
+        try RefreshInvariants.requireBelongs(token, refresh, to: family.familyID, tenant: family.tenantID)
         let node = IssuedToken(
             jti: family.familyID, tenantID: family.tenantID, clientID: family.clientID, subject: family.subject,
             scopes: family.scopes.strings, issuedAt: family.issuedAt, expiresAt: family.expiresAt, parentJTI: family.parentJTI)
@@ -84,7 +84,7 @@ struct SQLiteRefreshTokenStore: RefreshTokenStore {
                 return .reused(revoked: revoked.sorted())
             }
             if found.familyRevoked { return .inactive }
-            try Self.requireBelongs(token, next, to: family.familyID, tenant: family.tenantID)
+            try RefreshInvariants.requireBelongs(token, next, to: family.familyID, tenant: family.tenantID)
             let consumed = try connection.run(
                 "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", [.blob(hash), .date(date)])
             guard consumed == 1 else { throw StoreError.conflict("the refresh token was consumed concurrently") }
@@ -107,17 +107,6 @@ struct SQLiteRefreshTokenStore: RefreshTokenStore {
                 [.date(date)])
             return try transaction.connection.run("DELETE FROM refresh_families WHERE expires_at < ?1", [.date(date)])
         }
-    }
-
-    /// The access token must be a child of the family and of its tenant (the lineage query only
-    /// follows children of the same tenant), and the refresh token must be one of the family's.
-    private static func requireBelongs(
-        _ token: IssuedToken, _ refresh: RefreshTokenRecord, to familyID: String, tenant: TenantID
-    ) throws(StoreError) {
-        guard token.parentJTI == familyID, token.tenantID == tenant else {
-            throw StoreError.conflict("the access token is not a child of the refresh family")
-        }
-        guard refresh.familyID == familyID else { throw StoreError.conflict("the refresh token is not of the family") }
     }
 
     private static func values(_ family: RefreshFamily) throws -> [SQLValue] {

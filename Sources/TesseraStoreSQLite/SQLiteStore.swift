@@ -120,3 +120,10 @@ public final class SQLiteStore: TesseraStore {
         try readers.read(body)
     }
 }
+
+// Apart from `TesseraStore` until every backend has the sign-in stores.
+extension SQLiteStore: SignInStore {
+    public var users: any UserStore { SQLiteUserStore(store: self) }
+    public var sessions: any SessionStore { SQLiteSessionStore(store: self) }
+    public var oidcProviders: any OIDCProviderStore { SQLiteOIDCProviderStore(store: self) }
+}

@@ -6,6 +6,7 @@ import TesseraHTTP
 import TesseraJOSE
 import TesseraOAuth
 import TesseraStore
+import TesseraStorePostgres
 import TesseraStoreSQLite
 
 /// Options every command shares. Resolution order: flag, then `TESSERA_*` variable, then the
@@ -17,7 +18,10 @@ struct GlobalOptions: ParsableArguments {
     )
     var config: String?
 
-    @Option(help: "sqlite:PATH (default sqlite:./data/tessera.db). Env: TESSERA_DATABASE.")
+    @Option(
+        help:
+            "sqlite:PATH (default sqlite:./data/tessera.db) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?pool=N]. Env: TESSERA_DATABASE."
+    )
     var database: String?
 
     @Option(name: .customLong("keys-dir"), help: "Folder of the signing keys (default ./Keys). Env: TESSERA_KEYS_DIR.")
@@ -120,10 +124,27 @@ struct ResolvedConfiguration {
         if database.hasPrefix("sqlite:") {
             return try await SQLiteStore.open(path: String(database.dropFirst("sqlite:".count)), logger: logger)
         }
-        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-            throw ValidationError("the PostgreSQL store is not available in this build yet; use sqlite:PATH")
+        if PostgresDatabaseURL.isPostgresURL(database) {
+            // The pool size: the URL's `?pool=N`, else TESSERA_DB_POOL, else 8 connections.
+            var poolSize = PostgresDatabaseURL.defaultPoolSize
+            if let text = ProcessInfo.processInfo.environment["TESSERA_DB_POOL"], !text.isEmpty {
+                guard let size = Int(text), PostgresDatabaseURL.poolSizes.contains(size) else {
+                    throw ValidationError(
+                        "TESSERA_DB_POOL must be a number from \(PostgresDatabaseURL.poolSizes.lowerBound) to \(PostgresDatabaseURL.poolSizes.upperBound)"
+                    )
+                }
+                poolSize = size
+            }
+            // Neither error repeats the URL's password.
+            let url: PostgresDatabaseURL
+            do {
+                url = try PostgresDatabaseURL(parsing: database, defaultPoolSize: poolSize)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            return try await PostgresStore.open(url: url, logger: logger)
         }
-        throw ValidationError("database must be sqlite:PATH")
+        throw ValidationError("database must be sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
     }
 }
 

@@ -7,7 +7,7 @@ import TesseraStore
 struct IdentityProviders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idps", abstract: "Identity providers and trusted token issuers of a tenant.",
-        subcommands: [AddWorkload.self, List.self])
+        subcommands: [AddWorkload.self, AddOIDC.self, List.self])
 
     struct AddWorkload: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -85,17 +85,31 @@ struct IdentityProviders: AsyncParsableCommand {
 
         func run() async throws {
             let tenantID = try TenantArgument.parse(tenant)
-            let issuers = try await global.withStore { try await $0.workloadIssuers.list(tenant: tenantID) }
-            Output.emit(
-                json: global.json,
-                object: issuers.map { trust -> [String: Any] in
-                    [
-                        "id": trust.id, "kind": "workload", "tenant": trust.tenantID.rawValue, "issuer": trust.issuer,
-                        "audience": trust.audience, "subjects": trust.subjectPatterns, "claims": trust.claimConditions,
-                        "scope": trust.scopes.description, "created_at": Timestamps.format(trust.createdAt),
-                    ]
-                },
-                text: issuers.map { "\($0.id)\tworkload\t\($0.issuer)\t\($0.audience)\t\($0.scopes)" }.joined(separator: "\n"))
+            let (issuers, oidc) = try await global.withStore { store in
+                (
+                    try await store.workloadIssuers.list(tenant: tenantID),
+                    try await (store as? any SignInStore)?.oidcProviders.get(tenant: tenantID)
+                )
+            }
+            var rows: [[String: Any]] = []
+            var lines: [String] = []
+            if let oidc {
+                rows.append([
+                    "id": oidc.id, "kind": "oidc", "tenant": oidc.tenantID.rawValue, "issuer": oidc.issuer, "client_id": oidc.clientID,
+                    "client_auth": oidc.clientAuth.rawValue, "preset": oidc.preset.rawValue, "scopes": oidc.scopes.joined(separator: " "),
+                    "userinfo": oidc.useUserinfo, "group_roles": oidc.groupRoles, "created_at": Timestamps.format(oidc.createdAt),
+                ])
+                lines.append("\(oidc.id)\toidc\t\(oidc.issuer)\t\(oidc.clientID)\t\(oidc.preset.rawValue)")
+            }
+            for trust in issuers {
+                rows.append([
+                    "id": trust.id, "kind": "workload", "tenant": trust.tenantID.rawValue, "issuer": trust.issuer,
+                    "audience": trust.audience, "subjects": trust.subjectPatterns, "claims": trust.claimConditions,
+                    "scope": trust.scopes.description, "created_at": Timestamps.format(trust.createdAt),
+                ])
+                lines.append("\(trust.id)\tworkload\t\(trust.issuer)\t\(trust.audience)\t\(trust.scopes)")
+            }
+            Output.emit(json: global.json, object: rows, text: lines.joined(separator: "\n"))
         }
     }
 }

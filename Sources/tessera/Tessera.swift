@@ -6,6 +6,8 @@ import TesseraCore
 import TesseraHTTP
 import TesseraJOSE
 import TesseraOAuth
+import TesseraOIDC
+import TesseraSignIn
 import TesseraStore
 
 @main
@@ -53,14 +55,27 @@ struct Serve: AsyncParsableCommand {
         }
         let nonces = config.dpopNonce ? DPoPNonceSource(key: try directory.dpopNonceKey()) : nil
         let broker = Broker(settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces)
+        let transport = AsyncHTTPOIDCTransport()
+        var signIn: OIDCSignIn?
+        if let signInStore = store as? any TesseraStore & SignInStore {
+            signIn = OIDCSignIn(
+                store: signInStore, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory),
+                sealer: CookieSealer(key: try directory.cookieKey()),
+                service: SignInService(store: signInStore, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:"))),
+                brokerIssuer: config.settings.issuer)
+        } else {
+            logger.warning("browser sign-in is not available with this database backend yet")
+        }
         logger.notice("tessera starting", metadata: ["issuer": "\(config.issuer)", "database": "\(Self.redacted(config.database))"])
-        let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger)
+        let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger, signIn: signIn)
         do {
             try await app.runService()
         } catch {
+            await transport.shutdown()
             await store.close()
             throw error
         }
+        await transport.shutdown()
         await store.close()
         logger.notice("tessera stopped")
     }

@@ -42,8 +42,9 @@ final class ExchangePolicyEvaluatorTests: XCTestCase {
         XCTAssertEqual(decision.explanation["outcome"], "allow")
         XCTAssertEqual(decision.explanation["policy_version"], 7)
         XCTAssertEqual(decision.explanation["rule"], "sync")
-        XCTAssertEqual(
-            decision.explanation["rules"]?.arrayValue?.count, 2, "deny rule and the deciding rule; later rules are not evaluated")
+        let rules = try XCTUnwrap(decision.explanation["rules"]?.arrayValue)
+        XCTAssertEqual(rules.map { $0["id"] }, ["no-prod", "sync", "delegated"], "every rule, in order of evaluation")
+        XCTAssertEqual(rules.map { $0["evaluated"] }, [true, true, false], "rules after the deciding one are not evaluated")
     }
 
     func testDenyRuleWinsOverAnAllowRuleThatWouldMatch() throws {

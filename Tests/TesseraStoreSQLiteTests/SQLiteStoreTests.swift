@@ -71,6 +71,7 @@ final class SQLiteStoreTests: XCTestCase {
         try withRawConnection(path) { connection in
             try connection.execute(
                 """
+                DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
                 DROP TABLE policies; DROP TABLE workload_issuers; DROP TABLE refresh_families; DROP TABLE refresh_tokens;
                 DELETE FROM schema_migrations WHERE version > 1;
                 """)
@@ -89,6 +90,45 @@ final class SQLiteStoreTests: XCTestCase {
             try connection.query("SELECT version FROM schema_migrations ORDER BY version") { $0.int64(0) }
         }
         XCTAssertEqual(versions, Migrations.all.map(\.version))
+    }
+
+    /// A database written by a build that knew only version 2 gains the sign-in tables on open,
+    /// keeping its data, and the new stores work on it.
+    func testVersionTwoDatabaseIsMigratedKeepingItsData() async throws {
+        let path = databases.newPath()
+        let first = try await databases.open(path)
+        try await first.tenants.create(Tenant(id: acme, name: "Acme", createdAt: epoch), audit: event("tenant.created"))
+        try await first.tokens.recordIssued(token("jti-1"), audit: event("token.issued", jti: "jti-1"))
+        _ = try await first.policies.put(tenant: acme, document: "{}", at: epoch, audit: event("policy.changed"))
+        await first.close()
+        // Back to version 2, as the older build left it.
+        try withRawConnection(path) { connection in
+            try connection.execute(
+                """
+                DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
+                DELETE FROM schema_migrations WHERE version > 2;
+                """)
+        }
+        let upgraded = try await databases.open(path)
+        let tenant = try await upgraded.tenants.get(acme)
+        XCTAssertEqual(tenant?.name, "Acme")
+        let stored = try await upgraded.tokens.get(jti: "jti-1")
+        XCTAssertEqual(stored, token("jti-1"))
+        let policy = try await upgraded.policies.current(tenant: acme)
+        XCTAssertEqual(policy?.version, 1)
+        let identity = NormalizedIdentity(
+            tenantID: acme, subject: "oidc|idp-1|alice", email: nil, emailVerified: false, name: nil, groups: [], roles: [], idpID: "idp-1")
+        let user = try await upgraded.users.upsert(identity, at: epoch, audit: event("user.signed_in"))
+        let found = try await upgraded.users.get(tenant: acme, subject: identity.subject)
+        XCTAssertEqual(found, user)
+        let finding = try await AuditChain.verify(upgraded.audit)
+        XCTAssertEqual(finding, .intact(count: 4))
+        await upgraded.close()
+        let versions = try withRawConnection(path) { connection in
+            try connection.query("SELECT version FROM schema_migrations ORDER BY version") { $0.int64(0) }
+        }
+        XCTAssertEqual(versions, Migrations.all.map(\.version))
+        XCTAssertEqual(versions.last, 3)
     }
 
     func testDatabaseOfANewerSchemaIsRefused() async throws {

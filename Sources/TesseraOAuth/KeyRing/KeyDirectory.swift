@@ -117,21 +117,7 @@ public struct KeyDirectory: Sendable {
 
     /// The HMAC key of the stateless DPoP nonces (`Keys/dpop-nonce.key`, 32 random bytes, 0600),
     /// created on first use. Instances sharing the folder accept each other's nonces.
-    public func dpopNonceKey() throws -> [UInt8] {
-        try createFolders()
-        return try withExclusiveLock {
-            let file = root.appendingPathComponent("dpop-nonce.key")
-            if let existing = FileManager.default.contents(atPath: file.path) {
-                guard existing.count == 32 else { throw KeyRingError.storage("dpop-nonce.key must hold 32 bytes") }
-                return Array(existing)
-            }
-            let key = Secrets.randomBytes(32)
-            guard FileManager.default.createFile(atPath: file.path, contents: Data(key), attributes: [.posixPermissions: 0o600]) else {
-                throw KeyRingError.storage("cannot write dpop-nonce.key")
-            }
-            return key
-        }
-    }
+    public func dpopNonceKey() throws -> [UInt8] { try symmetricKey(named: "dpop-nonce.key") }
 
     public func load() throws -> [StoredSigningKey] {
         let names: [String]
@@ -241,7 +227,7 @@ public struct KeyDirectory: Sendable {
         }
     }
 
-    private func withExclusiveLock<T>(_ body: () throws -> T) throws -> T {
+    func withExclusiveLock<T>(_ body: () throws -> T) throws -> T {
         let path = root.appendingPathComponent(".lock").path
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw KeyRingError.storage("cannot open lock file (errno \(errno))") }

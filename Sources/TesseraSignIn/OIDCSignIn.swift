@@ -1,0 +1,183 @@
+public import Foundation
+import Synchronization
+public import TesseraClaims
+public import TesseraCore
+public import TesseraJOSE
+public import TesseraOIDC
+public import TesseraStore
+
+/// Where the relying party's client credentials come from (the keys folder); a protocol so the
+/// sign-in flow does not depend on how keys are stored.
+public protocol RelyingPartySecrets: Sendable {
+    func credentials(for provider: OIDCProviderConfig) throws -> RelyingPartyCredentials
+}
+
+/// Sign-in through a tenant's OpenID Provider (docs/sso-oidc.md): the login redirect with PKCE,
+/// state and nonce sealed into a browser-bound cookie, and the callback's checks in order —
+/// login cookie, state (once), provider error, code redemption, ID token, userinfo, claims — then
+/// the shared completion (JIT user, session, audit). Every refusal is audited as `signin.failed`.
+public final class OIDCSignIn: Sendable {
+    public static let loginCookie = "tessera_oidc_login"
+    static let method = "oidc"
+
+    private let store: any TesseraStore & SignInStore
+    private let transport: any OIDCTransport
+    private let secrets: any RelyingPartySecrets
+    private let sealer: CookieSealer
+    public let service: SignInService
+    private let brokerIssuer: String
+    private let providers = Mutex<[String: UpstreamProvider]>([:])
+
+    public init(
+        store: any TesseraStore & SignInStore, transport: any OIDCTransport, secrets: any RelyingPartySecrets, sealer: CookieSealer,
+        service: SignInService, brokerIssuer: String
+    ) {
+        self.store = store
+        self.transport = transport
+        self.secrets = secrets
+        self.sealer = sealer
+        self.service = service
+        self.brokerIssuer = brokerIssuer
+    }
+
+    public func redirectURI(_ tenant: TenantID) -> String { "\(brokerIssuer)/sso/\(tenant.rawValue)/oidc/callback" }
+    public func cookiePath(_ tenant: TenantID) -> String { "/sso/\(tenant.rawValue)/oidc" }
+
+    public struct Redirect: Sendable {
+        public let location: String
+        /// The sealed login cookie's value.
+        public let loginCookie: String
+    }
+
+    public func start(tenant: TenantID, returnTo text: String?, now: Date, traceID: String) async throws(OAuthError) -> Redirect {
+        do throws(OAuthError) {
+            let returnTo: ReturnTo
+            if let text {
+                guard let checked = ReturnTo(text) else {
+                    throw OAuthError.invalidRequest("return_to must be a path on this site", reason: "ReturnTo: not a local path")
+                }
+                returnTo = checked
+            } else {
+                returnTo = .default
+            }
+            let (provider, party) = try await relyingParty(tenant)
+            _ = provider
+            let pending = PendingSignIn(
+                tenantID: tenant, state: Secrets.randomToken(), nonce: Secrets.randomToken(), codeVerifier: PKCEPair().verifier,
+                returnTo: returnTo, expiresAt: now.addingTimeInterval(PendingSignIn.lifetime))
+            let url: URL
+            do {
+                url = try await party.authorizationURL(
+                    state: pending.state, nonce: pending.nonce, pkce: PKCEPair(verifier: pending.codeVerifier), now: now)
+            } catch {
+                throw Self.refusal(error)
+            }
+            return Redirect(location: url.absoluteString, loginCookie: sealer.seal(pending.json, cookie: Self.loginCookie))
+        } catch {
+            throw await service.failed(error, tenant: tenant, via: Self.method, now: now, traceID: traceID)
+        }
+    }
+
+    public struct Completed: Sendable {
+        public let opened: SignInService.OpenedSession
+        public let returnTo: ReturnTo
+    }
+
+    public func finish(
+        tenant: TenantID, query: [String: String], loginCookie: String?, now: Date, traceID: String
+    ) async throws(OAuthError)
+        -> Completed
+    {
+        let identity: NormalizedIdentity
+        let pending: PendingSignIn
+        do throws(OAuthError) {
+            guard let loginCookie, let sealed = sealer.open(loginCookie, cookie: Self.loginCookie), let found = PendingSignIn(json: sealed)
+            else {
+                throw OAuthError.invalidRequest("the sign-in state is missing or expired", reason: "LoginCookie: missing or unreadable")
+            }
+            guard found.tenantID == tenant, found.expiresAt > now else {
+                throw OAuthError.invalidRequest("the sign-in state is missing or expired", reason: "LoginCookie: other tenant or expired")
+            }
+            pending = found
+            guard let state = query["state"], Secrets.constantTimeEquals(Array(state.utf8), Array(pending.state.utf8)) else {
+                throw OAuthError.invalidRequest("the sign-in state does not match", reason: "State: missing or different")
+            }
+            let firstUse: Bool
+            do {
+                firstUse = try await store.replay.consume(
+                    namespace: "oidc_state", id: pending.state, expiresAt: pending.expiresAt, now: now)
+            } catch {
+                throw OAuthError.unavailable(reason: "replay store: \(error)")
+            }
+            guard firstUse else { throw OAuthError.invalidRequest("this sign-in was already completed", reason: "State: replayed") }
+            if let error = query["error"] {
+                throw OAuthError(
+                    .accessDenied, "the identity provider refused the sign-in",
+                    reason: "ProviderError: \(String(error.filter { $0.isLetter || $0 == "_" }.prefix(40)))")
+            }
+            guard let code = query["code"], !code.isEmpty, code.utf8.count <= 2048 else {
+                throw OAuthError.invalidRequest("the authorization code is missing", reason: "Code: missing")
+            }
+            let (provider, party) = try await relyingParty(tenant)
+            let claims: [String: JSONValue]
+            do {
+                claims = try await party.redeem(code: code, pkce: PKCEPair(verifier: pending.codeVerifier), nonce: pending.nonce, now: now)
+            } catch {
+                throw Self.refusal(error)
+            }
+            do {
+                identity = try OIDCClaimsMapper(provider: provider.config).identity(from: claims)
+            } catch {
+                throw OAuthError(.accessDenied, "the identity provider's claims are not acceptable", reason: "Claims: \(error.reason)")
+            }
+        } catch {
+            throw await service.failed(error, tenant: tenant, via: Self.method, now: now, traceID: traceID)
+        }
+        let opened = try await service.complete(identity, via: Self.method, now: now, traceID: traceID)
+        return Completed(opened: opened, returnTo: pending.returnTo)
+    }
+
+    /// The public JWKS of the broker's client key for the tenant's provider (private_key_jwt).
+    public func clientJWKS(tenant: TenantID) async throws(OAuthError) -> JSONValue {
+        let (provider, _) = try await relyingParty(tenant)
+        guard case .privateKeyJWT(let key)? = try? secrets.credentials(for: provider.config) else {
+            throw OAuthError.invalidRequest("this tenant's provider does not use private_key_jwt")
+        }
+        return JWKS(keys: [key.publicJWK]).json
+    }
+
+    private func relyingParty(_ tenant: TenantID) async throws(OAuthError) -> (UpstreamProvider, OIDCRelyingParty) {
+        let config: OIDCProviderConfig?
+        do {
+            config = try await store.oidcProviders.get(tenant: tenant)
+        } catch {
+            throw .unavailable(reason: "provider read failed: \(error)")
+        }
+        guard let config else {
+            throw OAuthError.invalidRequest("no OpenID provider is configured for this tenant", reason: "Provider: none for the tenant")
+        }
+        let provider = providers.withLock { cache in
+            if let existing = cache[config.id], existing.config == config { return existing }
+            let fresh = UpstreamProvider(config: config, transport: transport)
+            cache[config.id] = fresh
+            return fresh
+        }
+        let credentials: RelyingPartyCredentials
+        do {
+            credentials = try secrets.credentials(for: config)
+        } catch {
+            throw OAuthError(.serverError, "the provider's client credentials are unavailable", reason: "Credentials: \(error)")
+        }
+        return (provider, OIDCRelyingParty(provider: provider, credentials: credentials, redirectURI: redirectURI(tenant)))
+    }
+
+    /// The answer for each kind of upstream problem (docs/sso-oidc.md).
+    static func refusal(_ problem: OIDCProblem) -> OAuthError {
+        switch problem {
+        case .codeRefused(let why): OAuthError(.invalidGrant, "the authorization code could not be redeemed", reason: why)
+        case .untrusted(let why): OAuthError(.accessDenied, "the identity provider's answer is not acceptable", reason: why)
+        case .unavailable(let why): .unavailable(reason: why, retryAfter: 5)
+        case .discovery(let why): .unavailable(reason: "provider configuration: \(why)", retryAfter: 30)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import TesseraStore
+import TesseraStoreConformance
+import XCTest
+
+@testable import TesseraStorePostgres
+
+/// The shared store conformance suite, one test per check, each on a new empty database.
+final class PostgresConformanceTests: XCTestCase {
+    /// Runs the conformance check named like the calling test method (`testTenantCreateGetList`
+    /// runs `tenantCreateGetList`).
+    private func check(_ function: String = #function) async throws {
+        var name = String(function.prefix { $0 != "(" }.dropFirst("test".count))
+        name = name.prefix(1).lowercased() + name.dropFirst()
+        guard let check = StoreConformance.checks.first(where: { $0.name == name }) else {
+            return XCTFail("no conformance check named \(name)")
+        }
+        let databases = try TestDatabases()
+        let conformance = StoreConformance { try await databases.open(try await databases.newDatabase()) }
+        do {
+            try await check.run(conformance)
+        } catch let failure as ConformanceFailure {
+            XCTFail(failure.description)
+        }
+        await databases.removeAll()
+    }
+
+    static let checksWithTests: Set<String> = [
+        "pingAnswers", "tenantCreateGetList", "tenantDuplicateIsAlreadyExists", "clientCreateGetRoundTrips",
+        "clientListPerTenantAndAllInCreationOrder", "clientDuplicateIsAlreadyExists", "clientOfUnknownTenantIsNotFound",
+        "clientDisableKeepsFirstDate", "clientDisableUnknownIsNotFound", "tokenRecordGet", "tokenDuplicateJTIIsAlreadyExists",
+        "tokenRevokeRevokesDescendantsTwoLevelsDeep", "tokenRevokeOfMiddleTokenSparesItsAncestors",
+        "tokenRevokeAcrossTenantsIsUnknown", "tokenRevokeTwiceIsAlreadyRevoked", "tokenChildOfRevokedParentIsRefused",
+        "tokenPurgeExpired", "replayFirstUseThenReplay", "replayExpiredIDIsUsableAgain", "replayNamespacesAreIndependent",
+        "replayConcurrentConsumesHaveOneWinner", "replayPurgeExpired", "auditEveryMutationWritesOneRecord",
+        "auditFailedMutationsWriteNothing", "auditConcurrentAppendsFormOneChain", "auditConcurrentFailuresLeaveChainIntact",
+        "auditRecordsPageInOrder", "auditHeadMatchesLastRecord", "auditTokenExchangeMutationsWriteOneRecordEach",
+        "policyVersionsGrowAndCurrentIsNewest", "policyOfUnknownTenantIsNotFound", "policyTenantsAreSeparate",
+        "workloadIssuerAddFindListRoundTrips", "workloadIssuerDuplicateIsAlreadyExists", "workloadIssuerOfUnknownTenantIsNotFound",
+        "workloadIssuerFindIsTenantScoped", "refreshRecordLookupRoundTrips", "refreshRotateThenReuseRevokesFamily",
+        "refreshRotateUnknownIsInactive", "refreshRotateAfterExpiryIsInactive", "refreshConcurrentRotationsHaveOneWinner",
+        "refreshRevokingParentRevokesFamily", "refreshChildOfRevokedParentIsRefused", "refreshPurgeExpired",
+    ]
+
+    /// Runs without a server: a check added to the suite must get a test here too.
+    func testEveryConformanceCheckHasATest() {
+        XCTAssertEqual(Set(StoreConformance.checks.map(\.name)), Self.checksWithTests)
+    }
+
+    func testPingAnswers() async throws { try await check() }
+    func testTenantCreateGetList() async throws { try await check() }
+    func testTenantDuplicateIsAlreadyExists() async throws { try await check() }
+    func testClientCreateGetRoundTrips() async throws { try await check() }
+    func testClientListPerTenantAndAllInCreationOrder() async throws { try await check() }
+    func testClientDuplicateIsAlreadyExists() async throws { try await check() }
+    func testClientOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testClientDisableKeepsFirstDate() async throws { try await check() }
+    func testClientDisableUnknownIsNotFound() async throws { try await check() }
+    func testTokenRecordGet() async throws { try await check() }
+    func testTokenDuplicateJTIIsAlreadyExists() async throws { try await check() }
+    func testTokenRevokeRevokesDescendantsTwoLevelsDeep() async throws { try await check() }
+    func testTokenRevokeOfMiddleTokenSparesItsAncestors() async throws { try await check() }
+    func testTokenRevokeAcrossTenantsIsUnknown() async throws { try await check() }
+    func testTokenRevokeTwiceIsAlreadyRevoked() async throws { try await check() }
+    func testTokenChildOfRevokedParentIsRefused() async throws { try await check() }
+    func testTokenPurgeExpired() async throws { try await check() }
+    func testReplayFirstUseThenReplay() async throws { try await check() }
+    func testReplayExpiredIDIsUsableAgain() async throws { try await check() }
+    func testReplayNamespacesAreIndependent() async throws { try await check() }
+    func testReplayConcurrentConsumesHaveOneWinner() async throws { try await check() }
+    func testReplayPurgeExpired() async throws { try await check() }
+    func testAuditEveryMutationWritesOneRecord() async throws { try await check() }
+    func testAuditFailedMutationsWriteNothing() async throws { try await check() }
+    func testAuditConcurrentAppendsFormOneChain() async throws { try await check() }
+    func testAuditConcurrentFailuresLeaveChainIntact() async throws { try await check() }
+    func testAuditRecordsPageInOrder() async throws { try await check() }
+    func testAuditHeadMatchesLastRecord() async throws { try await check() }
+    func testAuditTokenExchangeMutationsWriteOneRecordEach() async throws { try await check() }
+    func testPolicyVersionsGrowAndCurrentIsNewest() async throws { try await check() }
+    func testPolicyOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testPolicyTenantsAreSeparate() async throws { try await check() }
+    func testWorkloadIssuerAddFindListRoundTrips() async throws { try await check() }
+    func testWorkloadIssuerDuplicateIsAlreadyExists() async throws { try await check() }
+    func testWorkloadIssuerOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testWorkloadIssuerFindIsTenantScoped() async throws { try await check() }
+    func testRefreshRecordLookupRoundTrips() async throws { try await check() }
+    func testRefreshRotateThenReuseRevokesFamily() async throws { try await check() }
+    func testRefreshRotateUnknownIsInactive() async throws { try await check() }
+    func testRefreshRotateAfterExpiryIsInactive() async throws { try await check() }
+    func testRefreshConcurrentRotationsHaveOneWinner() async throws { try await check() }
+    func testRefreshRevokingParentRevokesFamily() async throws { try await check() }
+    func testRefreshChildOfRevokedParentIsRefused() async throws { try await check() }
+    func testRefreshPurgeExpired() async throws { try await check() }
+}
