@@ -35,11 +35,11 @@ public struct OIDCClaimsMapper: Sendable {
         var email = claims["email"]?.stringValue
         var emailVerified = claims["email_verified"]?.boolValue ?? false
         if provider.preset == .entra {
-            // Entra puts the sign-in name in preferred_username and rarely sets email_verified;
-            // an address the directory asserts for its own tenant is as verified as it gets —
-            // unless the token says otherwise.
+            // Entra puts the sign-in name in preferred_username, and its `email` is a mutable
+            // attribute that a guest or another tenant's admin can set ("nOAuth"): verified only
+            // when the token says so, or says the domain owner verified it (`xms_edov`).
             email = email ?? claims["preferred_username"]?.stringValue
-            emailVerified = claims["email_verified"]?.boolValue ?? (email != nil)
+            emailVerified = claims["email_verified"]?.boolValue ?? claims["xms_edov"]?.boolValue ?? false
         }
         if let domain = provider.hostedDomain {
             guard claims["hd"]?.stringValue == domain else {

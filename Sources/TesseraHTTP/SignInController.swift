@@ -36,7 +36,14 @@ public struct SignInController: Sendable {
             try await answer(request, context) { tenant in
                 var query: [String: String] = [:]
                 for name in ["code", "state", "error"] {
-                    if let value = request.uri.queryParameters.get(name) { query[name] = value }
+                    let values = request.uri.queryParameters.getAll(name)
+                    // A repeated parameter is refused, never resolved by picking one (parameter pollution).
+                    guard values.count <= 1 else {
+                        throw await oidc.service.failed(
+                            OAuthError.invalidRequest("a callback parameter is repeated", reason: "Callback: \(name) repeated"),
+                            tenant: tenant, via: "oidc", now: clock.now, traceID: context.requestID)
+                    }
+                    if let value = values.first { query[name] = String(value) }
                 }
                 let completed = try await oidc.finish(
                     tenant: tenant, query: query, loginCookie: request.cookies[OIDCSignIn.loginCookie]?.value, now: clock.now,
@@ -72,7 +79,9 @@ public struct SignInController: Sendable {
                     "email": identity.email.map(JSONValue.string) ?? .null, "email_verified": .bool(identity.emailVerified),
                     "name": identity.name.map(JSONValue.string) ?? .null, "groups": .array(identity.groups.map(JSONValue.string)),
                     "roles": .array(identity.roles.map(JSONValue.string)), "idp": .string(identity.idpID),
-                    "expires_at": .string(RFC3339.format(session.expiresAt)),
+                    // The effective end: the absolute limit, or sooner if the browser stays idle.
+                    "expires_at": .string(
+                        RFC3339.format(min(session.expiresAt, session.lastSeenAt.addingTimeInterval(oidc.service.settings.idleTimeout)))),
                 ]
                 return Response(
                     status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],

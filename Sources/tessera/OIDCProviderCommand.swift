@@ -97,10 +97,7 @@ extension IdentityProviders {
             }
             do {
                 try await global.withStore { store in
-                    guard let signIn = store as? any SignInStore else {
-                        throw ValidationError("browser sign-in is not available with this database backend yet")
-                    }
-                    try await signIn.oidcProviders.add(
+                    try await store.oidcProviders.add(
                         provider,
                         audit: AuditEvent(
                             ts: Date(), tenant: tenant, actor: Output.operatorActor, action: "idp.added", outcome: .success,

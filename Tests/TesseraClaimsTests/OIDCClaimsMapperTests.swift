@@ -18,6 +18,7 @@ final class OIDCClaimsMapperTests: XCTestCase {
         let claims: [String: JSONValue] = [
             "sub": "pairwise-sub-per-app", "oid": "8f2c8c49-0000-4000-8000-1d0e5b2c7a11", "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
             "preferred_username": "Ada@Contoso.com", "name": "Ada Lovelace", "groups": ["Admins", "g-2"], "roles": ["Tessera.Approver"],
+            "xms_edov": true,
         ]
         let identity = try OIDCClaimsMapper(provider: provider(.entra)).identity(from: claims)
         XCTAssertEqual(identity.subject, "oidc|oidc_x|8f2c8c49-0000-4000-8000-1d0e5b2c7a11")
@@ -25,6 +26,11 @@ final class OIDCClaimsMapperTests: XCTestCase {
         XCTAssertTrue(identity.emailVerified)
         XCTAssertEqual(identity.roles, ["policy_approver", "tenant_admin"])
         XCTAssertEqual(identity.groups, ["Admins", "g-2"])
+        var unverified = claims
+        unverified["xms_edov"] = nil
+        XCTAssertFalse(
+            try OIDCClaimsMapper(provider: provider(.entra)).identity(from: unverified).emailVerified,
+            "an Entra address is not verified unless the token says so")
     }
 
     func testOktaKeepsSubEmailVerificationAndGroups() throws {
