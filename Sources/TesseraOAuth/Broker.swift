@@ -82,9 +82,7 @@ public struct BrokerUpkeepService: Service {
                     let replay = try await broker.store.replay.purgeExpired(before: now)
                     let tokens = try await broker.store.tokens.purgeExpired(before: now.addingTimeInterval(-3600))
                     _ = try await broker.store.refreshTokens.purgeExpired(before: now.addingTimeInterval(-3600))
-                    if let signIn = broker.store as? any SignInStore {
-                        _ = try await signIn.sessions.purgeExpired(before: now)
-                    }
+                    _ = try await broker.store.sessions.purgeExpired(before: now)
                     logger.debug("purged expired records", metadata: ["replay": "\(replay)", "tokens": "\(tokens)"])
                 } catch {
                     logger.warning("purge failed", metadata: ["error": "\(error)"])

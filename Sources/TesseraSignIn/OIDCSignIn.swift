@@ -20,7 +20,7 @@ public final class OIDCSignIn: Sendable {
     public static let loginCookie = "tessera_oidc_login"
     static let method = "oidc"
 
-    private let store: any TesseraStore & SignInStore
+    private let store: any TesseraStore
     private let transport: any OIDCTransport
     private let secrets: any RelyingPartySecrets
     private let sealer: CookieSealer
@@ -29,7 +29,7 @@ public final class OIDCSignIn: Sendable {
     private let providers = Mutex<[String: UpstreamProvider]>([:])
 
     public init(
-        store: any TesseraStore & SignInStore, transport: any OIDCTransport, secrets: any RelyingPartySecrets, sealer: CookieSealer,
+        store: any TesseraStore, transport: any OIDCTransport, secrets: any RelyingPartySecrets, sealer: CookieSealer,
         service: SignInService, brokerIssuer: String
     ) {
         self.store = store

@@ -18,10 +18,10 @@ public struct SessionSettings: Sendable {
 /// provision the user just in time, refuse a disabled one, open a session and audit the outcome.
 /// Also answers `GET /session` and ends sessions.
 public struct SignInService: Sendable {
-    private let store: any TesseraStore & SignInStore
+    private let store: any TesseraStore
     public let settings: SessionSettings
 
-    public init(store: any TesseraStore & SignInStore, settings: SessionSettings) {
+    public init(store: any TesseraStore, settings: SessionSettings) {
         self.store = store
         self.settings = settings
     }

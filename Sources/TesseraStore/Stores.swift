@@ -63,6 +63,9 @@ public protocol TesseraStore: Sendable {
     var policies: any PolicyStore { get }
     var workloadIssuers: any WorkloadIssuerStore { get }
     var refreshTokens: any RefreshTokenStore { get }
+    var users: any UserStore { get }
+    var sessions: any SessionStore { get }
+    var oidcProviders: any OIDCProviderStore { get }
     /// Cheap liveness check of the backend for `/readyz`.
     func ping() async throws
     /// Waits for pending writes, then closes.
@@ -136,11 +139,4 @@ public protocol OIDCProviderStore: Sendable {
     /// unknown tenant.
     func add(_ provider: OIDCProviderConfig, audit: AuditEvent) async throws
     func get(tenant: TenantID) async throws -> OIDCProviderConfig?
-}
-
-/// The sign-in side of a backend: users, human sessions, upstream providers.
-public protocol SignInStore: Sendable {
-    var users: any UserStore { get }
-    var sessions: any SessionStore { get }
-    var oidcProviders: any OIDCProviderStore { get }
 }

@@ -73,6 +73,24 @@ public struct StoreConformance: Sendable {
         ("refreshRevokingParentRevokesFamily", { try await $0.refreshRevokingParentRevokesFamily() }),
         ("refreshChildOfRevokedParentIsRefused", { try await $0.refreshChildOfRevokedParentIsRefused() }),
         ("refreshPurgeExpired", { try await $0.refreshPurgeExpired() }),
+        ("userUpsertCreatesThenUpdates", { try await $0.userUpsertCreatesThenUpdates() }),
+        ("userUpsertIsTenantScoped", { try await $0.userUpsertIsTenantScoped() }),
+        ("userUpsertOfUnknownTenantIsNotFound", { try await $0.userUpsertOfUnknownTenantIsNotFound() }),
+        ("userUpsertOfDisabledUserWritesNothing", { try await $0.userUpsertOfDisabledUserWritesNothing() }),
+        ("userDisableKeepsFirstDate", { try await $0.userDisableKeepsFirstDate() }),
+        ("userDisableUnknownIsNotFound", { try await $0.userDisableUnknownIsNotFound() }),
+        ("userDisableKillsTheirSessions", { try await $0.userDisableKillsTheirSessions() }),
+        ("sessionCreateTouchRoundTrips", { try await $0.sessionCreateTouchRoundTrips() }),
+        ("sessionTouchAfterAbsoluteExpiryIsNil", { try await $0.sessionTouchAfterAbsoluteExpiryIsNil() }),
+        ("sessionTouchAfterIdleTimeoutIsNil", { try await $0.sessionTouchAfterIdleTimeoutIsNil() }),
+        ("sessionTouchUnknownIsNil", { try await $0.sessionTouchUnknownIsNil() }),
+        ("sessionDeleteOnce", { try await $0.sessionDeleteOnce() }),
+        ("sessionDuplicateHashIsAlreadyExists", { try await $0.sessionDuplicateHashIsAlreadyExists() }),
+        ("sessionPurgeExpired", { try await $0.sessionPurgeExpired() }),
+        ("oidcProviderAddGetRoundTrips", { try await $0.oidcProviderAddGetRoundTrips() }),
+        ("oidcProviderSecondForTenantIsAlreadyExists", { try await $0.oidcProviderSecondForTenantIsAlreadyExists() }),
+        ("oidcProviderOfUnknownTenantIsNotFound", { try await $0.oidcProviderOfUnknownTenantIsNotFound() }),
+        ("oidcProviderGetIsTenantScoped", { try await $0.oidcProviderGetIsTenantScoped() }),
     ]
 
     /// `ping` answers on a working store.
@@ -178,5 +196,16 @@ struct Probe: Sendable {
         let tenant = Tenant(id: id, name: "Tenant \(id)", domains: ["\(id).example"], createdAt: date)
         try await store.tenants.create(tenant, audit: Fixtures.event("tenant.created", tenant: id))
         return tenant
+    }
+
+    /// Provisions the user of `identity` (audited) so sessions can refer to it.
+    @discardableResult
+    func signIn(_ identity: NormalizedIdentity, at date: Date = Fixtures.epoch) async throws -> User {
+        try await store.users.upsert(identity, at: date, audit: Fixtures.event("user.signed_in", tenant: identity.tenantID, at: date))
+    }
+
+    /// Creates `session` (audited).
+    func createSession(_ session: HumanSession) async throws {
+        try await store.sessions.create(session, audit: Fixtures.event("session.created", tenant: session.tenantID, at: session.createdAt))
     }
 }

@@ -170,6 +170,45 @@ enum Migrations {
                 """,
                 "CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id)",
             ]),
+        Migration(
+            version: 3, summary: "users, human sessions, upstream OpenID Providers",
+            statements: [
+                """
+                CREATE TABLE users (
+                    id TEXT COLLATE "C" PRIMARY KEY,
+                    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+                    subject TEXT COLLATE "C" NOT NULL,
+                    identity TEXT NOT NULL,
+                    disabled_at BIGINT,
+                    created_at BIGINT NOT NULL,
+                    last_sign_in_at BIGINT NOT NULL,
+                    UNIQUE (tenant_id, subject)
+                )
+                """,
+                // Only the SHA-256 of a session cookie is ever stored. No foreign key to users:
+                // `touch` answers only for a session whose user exists and is not disabled.
+                """
+                CREATE TABLE sessions (
+                    hash BYTEA PRIMARY KEY,
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    user_id TEXT COLLATE "C" NOT NULL,
+                    identity TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+                "CREATE INDEX sessions_by_user ON sessions (user_id)",
+                """
+                CREATE TABLE oidc_providers (
+                    id TEXT COLLATE "C" PRIMARY KEY,
+                    tenant_id TEXT COLLATE "C" NOT NULL UNIQUE REFERENCES tenants (id),
+                    config TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+            ]),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

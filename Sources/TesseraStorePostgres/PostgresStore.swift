@@ -110,6 +110,9 @@ public final class PostgresStore: TesseraStore {
     public var policies: any PolicyStore { PostgresPolicyStore(store: self) }
     public var workloadIssuers: any WorkloadIssuerStore { PostgresWorkloadIssuerStore(store: self) }
     public var refreshTokens: any RefreshTokenStore { PostgresRefreshTokenStore(store: self) }
+    public var users: any UserStore { PostgresUserStore(store: self) }
+    public var sessions: any SessionStore { PostgresSessionStore(store: self) }
+    public var oidcProviders: any OIDCProviderStore { PostgresOIDCProviderStore(store: self) }
 
     /// `SELECT 1` through the pool, answered within `pingTimeout` or reported unavailable: the
     /// pool itself would keep a request waiting while it retries a server that is down.

@@ -98,6 +98,9 @@ public final class SQLiteStore: TesseraStore {
     public var policies: any PolicyStore { SQLitePolicyStore(store: self) }
     public var workloadIssuers: any WorkloadIssuerStore { SQLiteWorkloadIssuerStore(store: self) }
     public var refreshTokens: any RefreshTokenStore { SQLiteRefreshTokenStore(store: self) }
+    public var users: any UserStore { SQLiteUserStore(store: self) }
+    public var sessions: any SessionStore { SQLiteSessionStore(store: self) }
+    public var oidcProviders: any OIDCProviderStore { SQLiteOIDCProviderStore(store: self) }
 
     public func ping() async throws {
         guard writer.isRunning else { throw StoreError.unavailable("the store is closed") }
@@ -119,11 +122,4 @@ public final class SQLiteStore: TesseraStore {
     func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         try readers.read(body)
     }
-}
-
-// Apart from `TesseraStore` until every backend has the sign-in stores.
-extension SQLiteStore: SignInStore {
-    public var users: any UserStore { SQLiteUserStore(store: self) }
-    public var sessions: any SessionStore { SQLiteSessionStore(store: self) }
-    public var oidcProviders: any OIDCProviderStore { SQLiteOIDCProviderStore(store: self) }
 }

@@ -88,7 +88,7 @@ struct IdentityProviders: AsyncParsableCommand {
             let (issuers, oidc) = try await global.withStore { store in
                 (
                     try await store.workloadIssuers.list(tenant: tenantID),
-                    try await (store as? any SignInStore)?.oidcProviders.get(tenant: tenantID)
+                    try await store.oidcProviders.get(tenant: tenantID)
                 )
             }
             var rows: [[String: Any]] = []

@@ -56,16 +56,11 @@ struct Serve: AsyncParsableCommand {
         let nonces = config.dpopNonce ? DPoPNonceSource(key: try directory.dpopNonceKey()) : nil
         let broker = Broker(settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces)
         let transport = AsyncHTTPOIDCTransport()
-        var signIn: OIDCSignIn?
-        if let signInStore = store as? any TesseraStore & SignInStore {
-            signIn = OIDCSignIn(
-                store: signInStore, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory),
-                sealer: CookieSealer(key: try directory.cookieKey()),
-                service: SignInService(store: signInStore, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:"))),
-                brokerIssuer: config.settings.issuer)
-        } else {
-            logger.warning("browser sign-in is not available with this database backend yet")
-        }
+        let signIn = OIDCSignIn(
+            store: store, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory),
+            sealer: CookieSealer(key: try directory.cookieKey()),
+            service: SignInService(store: store, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:"))),
+            brokerIssuer: config.settings.issuer)
         logger.notice("tessera starting", metadata: ["issuer": "\(config.issuer)", "database": "\(Self.redacted(config.database))"])
         let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger, signIn: signIn)
         do {

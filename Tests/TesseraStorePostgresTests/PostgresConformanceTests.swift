@@ -39,6 +39,12 @@ final class PostgresConformanceTests: XCTestCase {
         "workloadIssuerFindIsTenantScoped", "refreshRecordLookupRoundTrips", "refreshRotateThenReuseRevokesFamily",
         "refreshRotateUnknownIsInactive", "refreshRotateAfterExpiryIsInactive", "refreshConcurrentRotationsHaveOneWinner",
         "refreshRevokingParentRevokesFamily", "refreshChildOfRevokedParentIsRefused", "refreshPurgeExpired",
+        "userUpsertCreatesThenUpdates", "userUpsertIsTenantScoped", "userUpsertOfUnknownTenantIsNotFound",
+        "userUpsertOfDisabledUserWritesNothing", "userDisableKeepsFirstDate", "userDisableUnknownIsNotFound",
+        "userDisableKillsTheirSessions", "sessionCreateTouchRoundTrips", "sessionTouchAfterAbsoluteExpiryIsNil",
+        "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
+        "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
+        "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
     ]
 
     /// Runs without a server: a check added to the suite must get a test here too.
@@ -90,4 +96,22 @@ final class PostgresConformanceTests: XCTestCase {
     func testRefreshRevokingParentRevokesFamily() async throws { try await check() }
     func testRefreshChildOfRevokedParentIsRefused() async throws { try await check() }
     func testRefreshPurgeExpired() async throws { try await check() }
+    func testUserUpsertCreatesThenUpdates() async throws { try await check() }
+    func testUserUpsertIsTenantScoped() async throws { try await check() }
+    func testUserUpsertOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testUserUpsertOfDisabledUserWritesNothing() async throws { try await check() }
+    func testUserDisableKeepsFirstDate() async throws { try await check() }
+    func testUserDisableUnknownIsNotFound() async throws { try await check() }
+    func testUserDisableKillsTheirSessions() async throws { try await check() }
+    func testSessionCreateTouchRoundTrips() async throws { try await check() }
+    func testSessionTouchAfterAbsoluteExpiryIsNil() async throws { try await check() }
+    func testSessionTouchAfterIdleTimeoutIsNil() async throws { try await check() }
+    func testSessionTouchUnknownIsNil() async throws { try await check() }
+    func testSessionDeleteOnce() async throws { try await check() }
+    func testSessionDuplicateHashIsAlreadyExists() async throws { try await check() }
+    func testSessionPurgeExpired() async throws { try await check() }
+    func testOidcProviderAddGetRoundTrips() async throws { try await check() }
+    func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
+    func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testOidcProviderGetIsTenantScoped() async throws { try await check() }
 }

@@ -114,7 +114,7 @@ final class PostgresStoreTests: XCTestCase {
         try await withConnection(to: url) { connection in
             for statement in [
                 "DROP TABLE policies", "DROP TABLE workload_issuers", "DROP TABLE refresh_families", "DROP TABLE refresh_tokens",
-                "DELETE FROM schema_migrations WHERE version > 1",
+                "DROP TABLE users", "DROP TABLE sessions", "DROP TABLE oidc_providers", "DELETE FROM schema_migrations WHERE version > 1",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger)
             }

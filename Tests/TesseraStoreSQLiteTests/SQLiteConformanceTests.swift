@@ -47,6 +47,12 @@ final class SQLiteConformanceTests: XCTestCase {
         "workloadIssuerFindIsTenantScoped", "refreshRecordLookupRoundTrips", "refreshRotateThenReuseRevokesFamily",
         "refreshRotateUnknownIsInactive", "refreshRotateAfterExpiryIsInactive", "refreshConcurrentRotationsHaveOneWinner",
         "refreshRevokingParentRevokesFamily", "refreshChildOfRevokedParentIsRefused", "refreshPurgeExpired",
+        "userUpsertCreatesThenUpdates", "userUpsertIsTenantScoped", "userUpsertOfUnknownTenantIsNotFound",
+        "userUpsertOfDisabledUserWritesNothing", "userDisableKeepsFirstDate", "userDisableUnknownIsNotFound",
+        "userDisableKillsTheirSessions", "sessionCreateTouchRoundTrips", "sessionTouchAfterAbsoluteExpiryIsNil",
+        "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
+        "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
+        "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
     ]
 
     func testEveryConformanceCheckHasATest() {
@@ -97,4 +103,22 @@ final class SQLiteConformanceTests: XCTestCase {
     func testRefreshRevokingParentRevokesFamily() async throws { try await check() }
     func testRefreshChildOfRevokedParentIsRefused() async throws { try await check() }
     func testRefreshPurgeExpired() async throws { try await check() }
+    func testUserUpsertCreatesThenUpdates() async throws { try await check() }
+    func testUserUpsertIsTenantScoped() async throws { try await check() }
+    func testUserUpsertOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testUserUpsertOfDisabledUserWritesNothing() async throws { try await check() }
+    func testUserDisableKeepsFirstDate() async throws { try await check() }
+    func testUserDisableUnknownIsNotFound() async throws { try await check() }
+    func testUserDisableKillsTheirSessions() async throws { try await check() }
+    func testSessionCreateTouchRoundTrips() async throws { try await check() }
+    func testSessionTouchAfterAbsoluteExpiryIsNil() async throws { try await check() }
+    func testSessionTouchAfterIdleTimeoutIsNil() async throws { try await check() }
+    func testSessionTouchUnknownIsNil() async throws { try await check() }
+    func testSessionDeleteOnce() async throws { try await check() }
+    func testSessionDuplicateHashIsAlreadyExists() async throws { try await check() }
+    func testSessionPurgeExpired() async throws { try await check() }
+    func testOidcProviderAddGetRoundTrips() async throws { try await check() }
+    func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
+    func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testOidcProviderGetIsTenantScoped() async throws { try await check() }
 }
