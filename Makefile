@@ -41,8 +41,10 @@ test: deps venv
 test-swift:
 	scripts/pg-test-cluster.sh run $(SWIFT) test --skip-build
 
+## The interop tests, with a throwaway PostgreSQL cluster for test_multi_instance.py (each of its
+## tests creates a database of its own there; without TESSERA_TEST_POSTGRES_URL they fail under CI).
 test-interop: venv
-	$(PY) -m pytest -q Tests/Interop
+	scripts/pg-test-cluster.sh run $(PY) -m pytest -q Tests/Interop
 
 bench: build-release venv
 	scripts/bench.sh

@@ -769,3 +769,196 @@ def build_exchange_world(broker: Broker, directory: Path) -> Any:
     assert out.get("tenant") == "acme" and isinstance(out.get("version"), int), out
     parties.policy_version = out["version"]
     return parties
+
+
+# ----------------------------------------------------------------------------------------------
+# PostgreSQL and several instances: helpers for test_multi_instance.py. Nothing above depends on
+# them. A database per test on the cluster named by TESSERA_TEST_POSTGRES_URL (set by
+# `scripts/pg-test-cluster.sh run ...`), brokers sharing that database, one keys folder and one
+# issuer, and a cluster of the test's own for the tests that stop and start PostgreSQL.
+# The URL carries a password: it is never printed, and psql gets it through PGPASSWORD.
+
+POSTGRES_URL_VARIABLE = "TESSERA_TEST_POSTGRES_URL"
+PG_TEST_CLUSTER = REPO / "scripts" / "pg-test-cluster.sh"
+SHARED_ISSUER = "https://tessera-lb.test"  # the public name of a load-balanced group of instances
+
+
+def postgres_test_url() -> str:
+    """The server of TESSERA_TEST_POSTGRES_URL; without it the test fails under CI, else skips."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE, "").strip()
+    if url:
+        return url
+    message = (f"{POSTGRES_URL_VARIABLE} is not set: run through `scripts/pg-test-cluster.sh run ...` "
+               "(as `make test-interop` does)")
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def postgres_url_with_database(url: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def psql(url: str, sql: str, timeout: float = 60) -> str:
+    """Runs `sql` with Debian's psql against the server and database of `url`. Returns stdout
+    (unaligned, tuples only)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    env = clean_env({"PGHOST": parts.hostname or "127.0.0.1", "PGPORT": str(parts.port or 5432),
+                     "PGUSER": unquote(parts.username or ""), "PGPASSWORD": unquote(parts.password or ""),
+                     "PGDATABASE": parts.path.lstrip("/") or "postgres", "PGCONNECT_TIMEOUT": "10"})
+    try:
+        done = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"psql did not finish within {timeout} s: {sql[:80]}")
+    if done.returncode != 0:
+        pytest.fail(f"psql exited {done.returncode} for {sql[:80]!r}: {done.stderr[-500:]}")
+    return done.stdout
+
+
+class SharedDatabase:
+    """A database of its own on a PostgreSQL server, made with CREATE DATABASE and dropped with
+    DROP DATABASE ... WITH (FORCE)."""
+
+    def __init__(self, server_url: str, prefix: str = "tessera_mi") -> None:
+        import uuid
+
+        self.server_url = server_url
+        self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        psql(server_url, f'CREATE DATABASE "{self.name}"')
+        self.url = postgres_url_with_database(server_url, self.name)
+
+    def drop(self) -> None:
+        psql(self.server_url, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class SharedStoreBroker(Broker):
+    """A broker instance on a shared PostgreSQL database and a shared keys folder, under a shared
+    issuer. The metadata's endpoint URLs name the issuer (the load balancer); requests go to this
+    instance's own port, so `metadata()` rewrites the endpoints to it while `issuer` stays shared.
+    `public_token_endpoint` is what DPoP proofs (`htu`) and client assertions (`aud`) name."""
+
+    def __init__(self, workdir: Path, *, database_url: str, keys_dir: Path, issuer: str = SHARED_ISSUER,
+                 env: dict[str, str] | None = None, port: int | None = None) -> None:
+        super().__init__(workdir, env=env, port=port)
+        self.database_url = database_url
+        self.keys = keys_dir
+        self.shared_issuer = issuer
+
+    @property
+    def storage_args(self) -> list[str]:
+        return ["--database", self.database_url, "--keys-dir", str(self.keys)]
+
+    def spawn(self, args: list[str] | None = None, env: dict[str, str] | None = None,
+              port_flag: bool = True) -> subprocess.Popen:
+        return super().spawn(["--issuer", self.shared_issuer, *(args or [])], env, port_flag)
+
+    def metadata(self) -> dict:
+        if self._metadata is None:
+            response = requests.get(self.url("/.well-known/oauth-authorization-server"), timeout=HTTP_TIMEOUT)
+            assert response.status_code == 200, describe(response)
+            document = response.json()
+            assert document["issuer"] == self.shared_issuer, f"issuer {document['issuer']!r}"
+            for name, value in list(document.items()):
+                if name.endswith("_endpoint") or name == "jwks_uri":
+                    if isinstance(value, str) and value.startswith(self.shared_issuer):
+                        document[name] = self.base_url + value[len(self.shared_issuer):]
+            self._metadata = document
+        return self._metadata
+
+    @property
+    def public_token_endpoint(self) -> str:
+        return self.shared_issuer + "/oauth2/token"
+
+
+def new_shared_broker(pool: BrokerPool, name: str, database_url: str, keys_dir: Path, **kwargs: Any) -> SharedStoreBroker:
+    """A SharedStoreBroker in `pool` (stopped with SIGTERM at the pool's shutdown, must exit 0)."""
+    broker = SharedStoreBroker(pool.root / f"{name}-{len(pool.brokers) + 1}", database_url=database_url,
+                               keys_dir=keys_dir, **kwargs)
+    pool.brokers.append(broker)
+    return broker
+
+
+_SHARED_DPOP_NONCES: dict[str, str] = {}  # issuer -> the last DPoP-Nonce any of its instances sent
+
+
+def post_token_shared(broker: SharedStoreBroker, client: Client, form: list[tuple[str, str]] | dict,
+                      dpop: DPoPKey | None = None, timeout: float = HTTP_TIMEOUT) -> requests.Response:
+    """POSTs a form to this instance's token endpoint as `client` (Basic). With `dpop`, the proof
+    names the shared `htu` and carries the last nonce any instance of the issuer gave (nonces are
+    shared through the keys folder); one `use_dpop_nonce` answer is retried with its nonce."""
+    response = None
+    for attempt in range(2):
+        headers = {}
+        if dpop is not None:
+            headers["DPoP"] = dpop.proof(broker.public_token_endpoint, _SHARED_DPOP_NONCES.get(broker.shared_issuer))
+        response = requests.post(broker.url("/oauth2/token"), data=form, auth=(client.client_id, client.secret),
+                                 headers=headers, timeout=timeout)
+        if response.headers.get("DPoP-Nonce"):
+            _SHARED_DPOP_NONCES[broker.shared_issuer] = response.headers["DPoP-Nonce"]
+        if dpop is not None and attempt == 0 and response.status_code == 400 \
+                and _oauth_error_code(response) == "use_dpop_nonce":
+            continue
+        return response
+    return response
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of one test's own, made by `scripts/pg-test-cluster.sh start DIR`, so
+    that the test may stop it and start it again on the same port and data folder."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        # The postgres OS user must reach the folder: as root, under /tmp (as the script does).
+        base = "/tmp" if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="tessera-pg-mi.", dir=base))
+        self.data = self.dir / "data"
+        done = subprocess.run([str(PG_TEST_CLUSTER), "start", str(self.dir)], capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode != 0:
+            pytest.fail(f"pg-test-cluster.sh start failed ({done.returncode}): {done.stderr[-800:]}")
+        self.url = done.stdout.strip().splitlines()[-1]
+        # What the script started the server with (pg_ctl writes it): reused to start it again.
+        opts = (self.data / "postmaster.opts").read_text()
+        import shlex
+
+        words = shlex.split(opts)
+        options = []
+        skip = False
+        for word in words[1:]:  # words[0] is the postgres binary
+            if skip:
+                skip = False
+                continue
+            if word == "-D":
+                skip = True
+                continue
+            options.append(word)
+        self.server_options = shlex.join(options)
+        self.bin = Path(words[0]).parent
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def pg_ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+        argv = self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), *args])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            pytest.fail(f"pg_ctl {' '.join(args[:3])} exited {done.returncode}: {done.stderr[-500:]}")
+        return done
+
+    def stop_server(self) -> None:
+        """pg_ctl stop -m fast: sessions are ended, the port closes."""
+        self.pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
+
+    def start_server(self) -> None:
+        """Starts it again on the same port and data folder, with the same options."""
+        self.pg_ctl("-l", str(self.dir / "server.log"), "-w", "-t", "60", "-o", self.server_options, "start")
+
+    def remove(self) -> None:
+        subprocess.run([str(PG_TEST_CLUSTER), "stop", str(self.dir)], capture_output=True, text=True, timeout=120)
