@@ -173,13 +173,16 @@ let package = Package(
                 "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite", "TesseraStore",
                 "TesseraCore", "TesseraJOSE",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TesseraHTTPTests",
             dependencies: [
-                "TesseraHTTP", "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite",
+                "TesseraHTTP", "TesseraOAuth", "TesseraTesting", "TesseraStoreSQLite", "TesseraStorePostgres",
                 "TesseraStore", "TesseraCore", "TesseraJOSE",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -19,6 +19,8 @@ public func buildApplication(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
         logger: logger)
+    // First, so that it stops last: tokens verify until the server has drained.
+    app.addServices(RevocationFeedService(feed: broker.revocationFeed))
     app.addServices(BrokerUpkeepService(broker: broker, logger: logger))
     app.addServices(extraServices)
     return app

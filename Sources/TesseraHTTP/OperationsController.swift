@@ -3,7 +3,8 @@ public import Hummingbird
 import NIOCore
 public import TesseraOAuth
 
-/// `/healthz` (the process answers), `/readyz` (store reachable, keys loaded), `/metrics`.
+/// `/healthz` (the process answers), `/readyz` (store reachable, keys loaded, revocations
+/// current), `/metrics`.
 public struct OperationsController: Sendable {
     let broker: Broker
     let metrics: BrokerMetrics
@@ -26,6 +27,8 @@ public struct OperationsController: Sendable {
                 context.logger.warning("readiness: store unreachable", metadata: ["error": "\(error)"])
             }
             if broker.keyRing.jwks.keys.isEmpty { problems.append("no signing keys") }
+            // Tokens verify as unavailable meanwhile: take this instance out of rotation.
+            if !broker.revocationFeed.isFresh { problems.append("revocation log not read recently") }
             let ready = problems.isEmpty
             return Response(
                 status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],

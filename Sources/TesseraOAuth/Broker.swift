@@ -8,8 +8,13 @@ public import TesseraStore
 /// The OAuth side of one broker instance, wired in one place (STYLE.md rule 3).
 public struct Broker: Sendable {
     public let settings: BrokerSettings
+    /// The store given, as the broker uses it: revocations committed through it refresh
+    /// `revocationFeed` before they return (`RevocationRefreshingStore`).
     public let store: any TesseraStore
     public let keyRing: KeyRing
+    /// This instance's view of every revocation, shared by everything that verifies a token.
+    /// Run it (`RevocationFeedService`) for as long as the broker serves.
+    public let revocationFeed: RevocationFeed
     public let tokenEndpoint: TokenEndpoint
     public let introspection: IntrospectionEndpoint
     public let revocation: RevocationEndpoint
@@ -19,17 +24,21 @@ public struct Broker: Sendable {
     public let dpopNonces: DPoPNonceSource?
 
     public init(
-        settings: BrokerSettings, store: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
-        throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: DPoPNonceSource? = nil
+        settings: BrokerSettings, store base: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
+        throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: DPoPNonceSource? = nil,
+        revocationTiming: RevocationFeed.Timing = RevocationFeed.Timing(), logger: Logger = Logger(label: "tessera.revocations")
     ) {
         self.settings = settings
+        revocationFeed = RevocationFeed(
+            log: base.revocations, notifications: base.revocationNotifications, clock: clock, timing: revocationTiming, logger: logger)
+        let store = RevocationRefreshingStore(base: base, feed: revocationFeed)
         self.store = store
         self.keyRing = keyRing
         self.clock = clock
         let authenticator = ClientAuthenticator(
             clients: store.clients, replay: store.replay, throttle: throttle,
             assertionAudiences: [settings.tokenEndpoint, settings.issuer])
-        accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, store: store)
+        accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, revocations: revocationFeed)
         let policies = ExchangePolicySource(store: store.policies)
         let exchangeTokens = ExchangeTokenVerifier(
             accessTokens: accessTokens, workload: WorkloadTokenVerifier(), trustedIssuers: store.workloadIssuers, issuer: settings.issuer)
@@ -83,7 +92,10 @@ public struct BrokerUpkeepService: Service {
                     let tokens = try await broker.store.tokens.purgeExpired(before: now.addingTimeInterval(-3600))
                     _ = try await broker.store.refreshTokens.purgeExpired(before: now.addingTimeInterval(-3600))
                     _ = try await broker.store.sessions.purgeExpired(before: now)
-                    logger.debug("purged expired records", metadata: ["replay": "\(replay)", "tokens": "\(tokens)"])
+                    let revocations = try await broker.store.revocations.purgeExpired(before: now.addingTimeInterval(-3600))
+                    logger.debug(
+                        "purged expired records",
+                        metadata: ["replay": "\(replay)", "tokens": "\(tokens)", "revocations": "\(revocations)"])
                 } catch {
                     logger.warning("purge failed", metadata: ["error": "\(error)"])
                 }

@@ -4,6 +4,7 @@ public import TesseraCore
 // Store protocols, one per aggregate (STYLE.md rule 8). Every state change takes the audit event
 // that records it and commits both in one transaction: there is never a grant, a revocation or a
 // new client without its audit record, nor an audit record for something that did not happen.
+// Revocations also append their `RevocationLog` entries in that same transaction.
 
 public protocol TenantStore: Sendable {
     /// Throws `alreadyExists` when the id is taken.
@@ -18,7 +19,8 @@ public protocol ClientStore: Sendable {
     func get(clientID: String) async throws -> OAuthClient?
     /// Clients of one tenant, or of every tenant when `tenant` is nil; ordered by creation.
     func list(tenant: TenantID?) async throws -> [OAuthClient]
-    /// Marks the client disabled. Throws `notFound`. Disabling twice keeps the first date.
+    /// Marks the client disabled and logs it (`RevocationLog`, kind `client`). Throws `notFound`.
+    /// Disabling twice keeps the first date and logs nothing more.
     func disable(clientID: String, at: Date, audit: AuditEvent) async throws
 }
 
@@ -26,7 +28,8 @@ public protocol TokenStore: Sendable {
     /// Records an issued access token together with its `token.issued` audit event.
     func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws
     func get(jti: String) async throws -> IssuedToken?
-    /// Revokes a token of `tenant` and every token exchanged from it, recursively.
+    /// Revokes a token of `tenant` and every token exchanged from it, recursively, and logs each
+    /// jti it revoked (`RevocationLog`, kind `token`, with the token's expiry).
     /// A token of another tenant is `.unknown`: tenants never see each other's tokens.
     func revoke(jti: String, tenant: TenantID, at: Date, audit: AuditEvent) async throws -> RevocationOutcome
     func isRevoked(jti: String) async throws -> Bool
@@ -66,6 +69,9 @@ public protocol TesseraStore: Sendable {
     var users: any UserStore { get }
     var sessions: any SessionStore { get }
     var oidcProviders: any OIDCProviderStore { get }
+    var revocations: any RevocationLog { get }
+    /// Nil when the backend cannot push (SQLite): instances then learn of revocations by polling.
+    var revocationNotifications: (any RevocationNotifications)? { get }
     /// Cheap liveness check of the backend for `/readyz`.
     func ping() async throws
     /// Waits for pending writes, then closes.
@@ -101,7 +107,8 @@ public protocol RefreshTokenStore: Sendable {
     func lookup(hash: [UInt8], now: Date) async throws -> RefreshLookup?
     /// Atomically consumes the presented token: when it is unused and its family live, marks it
     /// used and records `next`, `token` and `audit`; when it was used before, revokes the family
-    /// with every token minted from it and records `reuseAudit` instead (RFC 9700 §4.14.2).
+    /// with every token minted from it, logs each jti revoked (`RevocationLog`) and records
+    /// `reuseAudit` instead (RFC 9700 §4.14.2).
     func rotate(
         presented hash: [UInt8], next: RefreshTokenRecord, token: IssuedToken, at: Date, audit: AuditEvent,
         reuseAudit: AuditEvent

@@ -91,6 +91,15 @@ public struct StoreConformance: Sendable {
         ("oidcProviderSecondForTenantIsAlreadyExists", { try await $0.oidcProviderSecondForTenantIsAlreadyExists() }),
         ("oidcProviderOfUnknownTenantIsNotFound", { try await $0.oidcProviderOfUnknownTenantIsNotFound() }),
         ("oidcProviderGetIsTenantScoped", { try await $0.oidcProviderGetIsTenantScoped() }),
+        ("revocationLogRecordsTokenRevocations", { try await $0.revocationLogRecordsTokenRevocations() }),
+        ("revocationLogRecordsClientDisable", { try await $0.revocationLogRecordsClientDisable() }),
+        ("revocationLogRecordsRefreshReuse", { try await $0.revocationLogRecordsRefreshReuse() }),
+        ("revocationLogPagesInOrder", { try await $0.revocationLogPagesInOrder() }),
+        ("revocationLogPurgeExpired", { try await $0.revocationLogPurgeExpired() }),
+        (
+            "revocationLogFollowerMissesNothingUnderConcurrentRevocations",
+            { try await $0.revocationLogFollowerMissesNothingUnderConcurrentRevocations() }
+        ),
     ]
 
     /// `ping` answers on a working store.

@@ -209,6 +209,46 @@ enum Migrations {
                 )
                 """,
             ]),
+        Migration(
+            version: 4, summary: "revocation log",
+            statements: [
+                // A sequence never hands a value out twice, so a reader's position stays valid
+                // after purges. Appends take a lock on the table until they commit
+                // (`PostgresTransaction.appendRevocations`), which makes seq order commit order.
+                """
+                CREATE TABLE revocation_log (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('token', 'client')),
+                    id TEXT COLLATE "C" NOT NULL,
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    at BIGINT NOT NULL,
+                    expires_at BIGINT
+                )
+                """,
+                "CREATE INDEX revocation_log_by_expiry ON revocation_log (expires_at) WHERE expires_at IS NOT NULL",
+                """
+                CREATE FUNCTION revocation_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'the revocation log is append-only' USING ERRCODE = 'insufficient_privilege';
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER revocation_log_is_append_only BEFORE UPDATE ON revocation_log
+                FOR EACH ROW EXECUTE FUNCTION revocation_log_is_append_only()
+                """,
+                // What was revoked or disabled before the log existed.
+                """
+                INSERT INTO revocation_log (kind, id, tenant_id, at, expires_at)
+                SELECT 'token', jti, tenant_id, revoked_at, expires_at FROM issued_tokens
+                WHERE revoked_at IS NOT NULL ORDER BY revoked_at, jti
+                """,
+                """
+                INSERT INTO revocation_log (kind, id, tenant_id, at, expires_at)
+                SELECT 'client', client_id, tenant_id, disabled_at, NULL FROM clients
+                WHERE disabled_at IS NOT NULL ORDER BY disabled_at, client_id
+                """,
+            ]),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -47,16 +47,19 @@ struct PostgresClientStore: ClientStore {
             "client.list", SQL("SELECT \(Self.columns) FROM clients ORDER BY created_at, position"), Self.client)
     }
 
-    /// The conditional update locks the row, so of two concurrent disables one changes it and
-    /// audits; the other finds it disabled and writes nothing.
+    /// The conditional update locks the row, so of two concurrent disables one changes it, logs
+    /// the revocation and audits; the other finds it disabled and writes nothing.
     func disable(clientID: String, at date: Date, audit: AuditEvent) async throws {
         let body = AuditChain.encode(audit)
         try await store.write("client.disable") { transaction in
-            let changed = try await transaction.rows(
+            let tenants = try await transaction.rows(
                 SQL(
-                    "UPDATE clients SET disabled_at = $2 WHERE client_id = $1 AND disabled_at IS NULL RETURNING 1",
-                    [.text(clientID), .date(date)]))
-            if changed.count == 1 {
+                    "UPDATE clients SET disabled_at = $2 WHERE client_id = $1 AND disabled_at IS NULL RETURNING tenant_id",
+                    [.text(clientID), .date(date)])
+            ) { try $0.text(0) }
+            if let tenant = tenants.first {
+                guard let tenantID = TenantID(tenant) else { throw Self.unreadable }
+                try await transaction.appendRevocations(.client(clientID), tenant: tenantID, at: date)
                 _ = try await transaction.appendAudit(body: body)
                 return
             }

@@ -84,7 +84,7 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
                 let revoked = try await PostgresTokenStore.revokeLineage(
                     from: family.familyID, tenant: family.tenantID, at: date, transaction)
                 _ = try await transaction.appendAudit(body: reuseBody)
-                return .reused(revoked: revoked.sorted())
+                return .reused(revoked: revoked.map(\.jti))
             }
             if found.familyRevoked { return .inactive }
             try RefreshInvariants.requireBelongs(token, next, to: family.familyID, tenant: family.tenantID)

@@ -27,6 +27,9 @@ enum SQLValue {
     case text(String)
     case bytes([UInt8])
     case bool(Bool)
+    /// Arrays, for `unnest`: one statement for many rows.
+    case texts([String])
+    case integers([Int64])
     case null
 
     static func text(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
@@ -41,6 +44,8 @@ enum SQLValue {
         // As a ByteBuffer: `[UInt8]` alone would be sent as an array of "char", not BYTEA.
         case .bytes(let bytes): bindings.append(ByteBuffer(bytes: bytes))
         case .bool(let flag): bindings.append(flag)
+        case .texts(let texts): bindings.append(texts)
+        case .integers(let numbers): bindings.append(numbers)
         case .null: bindings.appendNull()
         }
     }

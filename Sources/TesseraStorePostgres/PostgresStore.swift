@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import PostgresNIO
+import Synchronization
 public import TesseraStore
 
 /// The shared store for several broker instances: one PostgreSQL database, reached through a
@@ -28,6 +29,10 @@ public final class PostgresStore: TesseraStore {
     let driverLogger: Logger
     private let runTask: Task<Void, Never>
     private let gate = OperationGate()
+    /// Connections that `LISTEN` (outside the pool and the gate: they stay open until their
+    /// listener stops), closed by `close()` so that no listener outlives the store.
+    private let listeners = Mutex<(closed: Bool, nextID: Int, open: [ObjectIdentifier: PostgresConnection])>(
+        (closed: false, nextID: 1, open: [:]))
 
     private init(url: PostgresDatabaseURL, client: PostgresClient, logger: Logger, driverLogger: Logger) {
         self.url = url
@@ -113,6 +118,8 @@ public final class PostgresStore: TesseraStore {
     public var users: any UserStore { PostgresUserStore(store: self) }
     public var sessions: any SessionStore { PostgresSessionStore(store: self) }
     public var oidcProviders: any OIDCProviderStore { PostgresOIDCProviderStore(store: self) }
+    public var revocations: any RevocationLog { PostgresRevocationLog(store: self) }
+    public var revocationNotifications: (any RevocationNotifications)? { PostgresRevocationListener(store: self) }
 
     /// `SELECT 1` through the pool, answered within `pingTimeout` or reported unavailable: the
     /// pool itself would keep a request waiting while it retries a server that is down.
@@ -132,12 +139,51 @@ public final class PostgresStore: TesseraStore {
         guard answered != nil else { throw StoreError.unavailable("the database did not answer within \(Self.pingTimeout)") }
     }
 
-    /// Refuses new calls, waits for those under way, then closes the pool.
+    /// Stops the listeners, refuses new calls, waits for those under way, then closes the pool.
     public func close() async {
+        let listening = listeners.withLock { state in
+            state.closed = true
+            defer { state.open.removeAll() }
+            return Array(state.open.values)
+        }
+        for connection in listening { try? await connection.close() }
         await gate.close()
         runTask.cancel()
         await runTask.value
         logger.info("postgres store closed")
+    }
+
+    /// A new connection for a listener, outside the pool. Throws `.unavailable` once the store is
+    /// closing or when the server cannot be reached.
+    func openListenerConnection() async throws -> PostgresConnection {
+        let id = try listeners.withLock { state throws(StoreError) -> Int in
+            guard !state.closed else { throw StoreError.unavailable("the store is closed") }
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: try Self.connectionConfiguration(url), id: id, logger: driverLogger)
+        } catch {
+            // Not logged here: the listener retries every second, and its owner reports outages.
+            throw PostgresErrors.storeError(error)
+        }
+        let registered = listeners.withLock { state in
+            guard !state.closed else { return false }
+            state.open[ObjectIdentifier(connection)] = connection
+            return true
+        }
+        guard registered else {
+            try? await connection.close()
+            throw StoreError.unavailable("the store is closed")
+        }
+        return connection
+    }
+
+    func closeListenerConnection(_ connection: PostgresConnection) async {
+        _ = listeners.withLock { $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
+        try? await connection.close()
     }
 
     /// One autocommit statement through the pool (a read, or a write that is atomic on its own and

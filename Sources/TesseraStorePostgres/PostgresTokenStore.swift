@@ -46,7 +46,7 @@ struct PostgresTokenStore: TokenStore {
             if found.revoked { return .alreadyRevoked }
             let revoked = try await Self.revokeLineage(from: jti, tenant: tenant, at: date, transaction)
             _ = try await transaction.appendAudit(body: body)
-            return .revoked(descendants: revoked.filter { $0 != jti }.sorted())
+            return .revoked(descendants: revoked.map(\.jti).filter { $0 != jti })
         }
     }
 
@@ -91,9 +91,11 @@ extension PostgresTokenStore {
         if revoked.first == true { throw StoreError.conflict("the parent token is revoked") }
     }
 
-    /// Revokes `jti` and, through `parent_jti`, every descendant of `tenant` not revoked yet.
-    /// Returns every jti this call revoked (`jti` itself included unless it was revoked already),
-    /// unordered. The caller checks that `jti` belongs to `tenant`.
+    /// Revokes `jti` and, through `parent_jti`, every descendant of `tenant` not revoked yet, and
+    /// appends each to the revocation log. Returns every jti this call revoked (`jti` itself
+    /// included unless it was revoked already) with its expiry, ordered by jti. The caller checks
+    /// that `jti` belongs to `tenant`, and appends its audit record after this (lock order: rows,
+    /// then the revocation log, then the audit head).
     ///
     /// The recursive update runs until it finds nothing more to revoke. One pass is not enough
     /// under concurrency: its snapshot is taken when it starts, and a child inserted by a
@@ -102,8 +104,8 @@ extension PostgresTokenStore {
     /// no new child can be committed under it (`refuseRevokedParent` waits, then refuses).
     static func revokeLineage(
         from jti: String, tenant: TenantID, at date: Date, _ transaction: PostgresTransaction
-    ) async throws -> [String] {
-        var revoked: [String] = []
+    ) async throws -> [(jti: String, expiresAt: Date)] {
+        var revoked: [(jti: String, expiresAt: Date)] = []
         while true {
             let pass = try await transaction.rows(
                 SQL(
@@ -116,12 +118,15 @@ extension PostgresTokenStore {
                     )
                     UPDATE issued_tokens SET revoked_at = $3
                     WHERE jti IN (SELECT jti FROM lineage) AND revoked_at IS NULL
-                    RETURNING jti
+                    RETURNING jti, expires_at
                     """,
                     [.text(jti), .text(tenant.rawValue), .date(date)])
-            ) { try $0.text(0) }
-            if pass.isEmpty { return revoked }
+            ) { (jti: try $0.text(0), expiresAt: try $0.date(1)) }
+            if pass.isEmpty { break }
             revoked += pass
         }
+        revoked.sort { $0.jti < $1.jti }
+        try await transaction.appendRevocations(.tokens(revoked), tenant: tenant, at: date)
+        return revoked
     }
 }

@@ -167,6 +167,32 @@ enum Migrations {
                     created_at INTEGER NOT NULL
                 ) STRICT;
                 """),
+        Migration(
+            version: 4, summary: "revocation log",
+            sql: """
+                -- Every revocation appends here in its own transaction; instances follow the log by
+                -- seq. AUTOINCREMENT: a seq is never handed out twice, even after the newest
+                -- entries were purged, so a reader's position stays valid.
+                CREATE TABLE revocation_log (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL CHECK (kind IN ('token', 'client')),
+                    id TEXT NOT NULL,                 -- jti or client_id
+                    tenant_id TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    expires_at INTEGER                -- the token's exp; NULL for a client
+                ) STRICT;
+                CREATE INDEX revocation_log_by_expiry ON revocation_log (expires_at) WHERE expires_at IS NOT NULL;
+                CREATE TRIGGER revocation_log_is_append_only BEFORE UPDATE ON revocation_log
+                BEGIN SELECT RAISE(ABORT, 'the revocation log is append-only'); END;
+
+                -- What was revoked or disabled before the log existed.
+                INSERT INTO revocation_log (kind, id, tenant_id, at, expires_at)
+                SELECT 'token', jti, tenant_id, revoked_at, expires_at FROM issued_tokens
+                WHERE revoked_at IS NOT NULL ORDER BY revoked_at, jti;
+                INSERT INTO revocation_log (kind, id, tenant_id, at, expires_at)
+                SELECT 'client', client_id, tenant_id, disabled_at, NULL FROM clients
+                WHERE disabled_at IS NOT NULL ORDER BY disabled_at, client_id;
+                """),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

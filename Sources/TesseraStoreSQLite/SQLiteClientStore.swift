@@ -49,10 +49,13 @@ struct SQLiteClientStore: ClientStore {
     func disable(clientID: String, at date: Date, audit: AuditEvent) async throws {
         let body = AuditChain.encode(audit)
         try await store.write("client.disable") { transaction in
-            let changed = try transaction.connection.run(
-                "UPDATE clients SET disabled_at = ?2 WHERE client_id = ?1 AND disabled_at IS NULL",
-                [.text(clientID), .date(date)])
-            if changed == 1 {
+            let tenants = try transaction.connection.query(
+                "UPDATE clients SET disabled_at = ?2 WHERE client_id = ?1 AND disabled_at IS NULL RETURNING tenant_id",
+                [.text(clientID), .date(date)]
+            ) { $0.text(0) }
+            if let tenant = tenants.first {
+                guard let tenantID = TenantID(tenant) else { throw StoreError.unavailable("a stored client cannot be read") }
+                try SQLiteRevocationLog.append(.client, [(clientID, nil)], tenant: tenantID, at: date, transaction.connection)
                 _ = try transaction.appendAudit(body: body)
                 return
             }

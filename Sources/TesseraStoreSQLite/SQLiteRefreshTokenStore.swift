@@ -81,7 +81,7 @@ struct SQLiteRefreshTokenStore: RefreshTokenStore {
             if found.used {
                 let revoked = try SQLiteTokenStore.revokeLineage(from: family.familyID, tenant: family.tenantID, at: date, connection)
                 _ = try transaction.appendAudit(body: reuseBody)
-                return .reused(revoked: revoked.sorted())
+                return .reused(revoked: revoked.map(\.jti))
             }
             if found.familyRevoked { return .inactive }
             try RefreshInvariants.requireBelongs(token, next, to: family.familyID, tenant: family.tenantID)

@@ -49,7 +49,7 @@ struct SQLiteTokenStore: TokenStore {
             if found.revoked { return .alreadyRevoked }
             let revoked = try Self.revokeLineage(from: jti, tenant: tenant, at: date, transaction.connection)
             _ = try transaction.appendAudit(body: body)
-            return .revoked(descendants: revoked.filter { $0 != jti }.sorted())
+            return .revoked(descendants: revoked.map(\.jti).filter { $0 != jti })
         }
     }
 
@@ -88,11 +88,14 @@ extension SQLiteTokenStore {
         if parentRevoked == true { throw StoreError.conflict("the parent token is revoked") }
     }
 
-    /// Revokes `jti` and, through `parent_jti`, every descendant of `tenant` not revoked yet.
-    /// Returns every jti this call revoked (`jti` itself included unless it was revoked already),
-    /// unordered. The caller checks that `jti` belongs to `tenant`.
-    static func revokeLineage(from jti: String, tenant: TenantID, at date: Date, _ connection: SQLiteConnection) throws -> [String] {
-        try connection.query(
+    /// Revokes `jti` and, through `parent_jti`, every descendant of `tenant` not revoked yet, and
+    /// appends each to the revocation log. Returns every jti this call revoked (`jti` itself
+    /// included unless it was revoked already) with its expiry, ordered by jti. The caller checks
+    /// that `jti` belongs to `tenant`.
+    static func revokeLineage(
+        from jti: String, tenant: TenantID, at date: Date, _ connection: SQLiteConnection
+    ) throws -> [(jti: String, expiresAt: Date)] {
+        let revoked = try connection.query(
             """
             WITH RECURSIVE lineage (jti) AS (
                 SELECT ?1
@@ -102,9 +105,11 @@ extension SQLiteTokenStore {
             )
             UPDATE issued_tokens SET revoked_at = ?3
             WHERE jti IN (SELECT jti FROM lineage) AND revoked_at IS NULL
-            RETURNING jti
+            RETURNING jti, expires_at
             """,
             [.text(jti), .text(tenant.rawValue), .date(date)]
-        ) { $0.text(0) }
+        ) { (jti: $0.text(0), expiresAt: $0.date(1)) }.sorted { $0.jti < $1.jti }
+        try SQLiteRevocationLog.append(.token, revoked.map { ($0.jti, $0.expiresAt) }, tenant: tenant, at: date, connection)
+        return revoked
     }
 }

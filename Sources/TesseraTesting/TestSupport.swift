@@ -27,6 +27,8 @@ public struct TemporaryFolder: Sendable {
 }
 
 /// A whole broker on a temporary SQLite store and key folder, with helpers to register clients.
+/// Its revocation feed has read the log before `make` returns and runs until `tearDown`; `store`
+/// is the broker's, so a revocation written through it is seen by the broker when the call returns.
 public struct BrokerFixture: Sendable {
     public let folder: TemporaryFolder
     public let store: any TesseraStore
@@ -34,6 +36,7 @@ public struct BrokerFixture: Sendable {
     public let broker: Broker
     public let clock: FixedWallClock
     public let settings: BrokerSettings
+    private let feedRunner: Task<Void, Never>
 
     public static let issuer = "http://127.0.0.1:8080"
 
@@ -50,11 +53,18 @@ public struct BrokerFixture: Sendable {
         try keys.ensureInitialized(algorithm: .ES256, now: clock.now)
         let ring = try KeyRing(directory: keys, clock: clock)
         let nonces = dpopNonces ? DPoPNonceSource(key: try keys.dpopNonceKey()) : nil
-        let broker = Broker(settings: settings, store: store, keyRing: ring, clock: clock, throttle: throttle, dpopNonces: nonces)
-        return BrokerFixture(folder: folder, store: store, keyDirectory: keys, broker: broker, clock: clock, settings: settings)
+        let broker = Broker(
+            settings: settings, store: store, keyRing: ring, clock: clock, throttle: throttle, dpopNonces: nonces, logger: logger)
+        try await broker.revocationFeed.refresh()
+        let feed = broker.revocationFeed
+        return BrokerFixture(
+            folder: folder, store: broker.store, keyDirectory: keys, broker: broker, clock: clock, settings: settings,
+            feedRunner: Task { await feed.run() })
     }
 
     public func tearDown() async {
+        feedRunner.cancel()
+        await feedRunner.value
         await store.close()
         folder.remove()
     }

@@ -54,7 +54,16 @@ struct Serve: AsyncParsableCommand {
             logger.notice("signing keys are sealed with TESSERA_KEK")
         }
         let nonces = config.dpopNonce ? DPoPNonceSource(key: try directory.dpopNonceKey()) : nil
-        let broker = Broker(settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces)
+        let broker = Broker(
+            settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces,
+            logger: LogSetup.logger(label: "tessera.revocations", level: config.logLevel))
+        // Every revocation in the log before the first request; should this read fail, tokens
+        // verify as unavailable (503) until the feed's service has read it.
+        do {
+            try await broker.revocationFeed.refresh()
+        } catch {
+            logger.error("the revocation log could not be read at start", metadata: ["error": "\(error)"])
+        }
         let transport = AsyncHTTPOIDCTransport()
         let signIn = OIDCSignIn(
             store: store, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory),

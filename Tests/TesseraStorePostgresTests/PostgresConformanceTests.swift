@@ -45,6 +45,12 @@ final class PostgresConformanceTests: XCTestCase {
         "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
         "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
         "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
+        "revocationLogRecordsTokenRevocations",
+        "revocationLogRecordsClientDisable",
+        "revocationLogRecordsRefreshReuse",
+        "revocationLogPagesInOrder",
+        "revocationLogPurgeExpired",
+        "revocationLogFollowerMissesNothingUnderConcurrentRevocations",
     ]
 
     /// Runs without a server: a check added to the suite must get a test here too.
@@ -114,4 +120,10 @@ final class PostgresConformanceTests: XCTestCase {
     func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
     func testOidcProviderGetIsTenantScoped() async throws { try await check() }
+    func testRevocationLogRecordsTokenRevocations() async throws { try await check() }
+    func testRevocationLogRecordsClientDisable() async throws { try await check() }
+    func testRevocationLogRecordsRefreshReuse() async throws { try await check() }
+    func testRevocationLogPagesInOrder() async throws { try await check() }
+    func testRevocationLogPurgeExpired() async throws { try await check() }
+    func testRevocationLogFollowerMissesNothingUnderConcurrentRevocations() async throws { try await check() }
 }

@@ -53,6 +53,12 @@ final class SQLiteConformanceTests: XCTestCase {
         "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
         "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
         "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
+        "revocationLogRecordsTokenRevocations",
+        "revocationLogRecordsClientDisable",
+        "revocationLogRecordsRefreshReuse",
+        "revocationLogPagesInOrder",
+        "revocationLogPurgeExpired",
+        "revocationLogFollowerMissesNothingUnderConcurrentRevocations",
     ]
 
     func testEveryConformanceCheckHasATest() {
@@ -121,4 +127,10 @@ final class SQLiteConformanceTests: XCTestCase {
     func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
     func testOidcProviderGetIsTenantScoped() async throws { try await check() }
+    func testRevocationLogRecordsTokenRevocations() async throws { try await check() }
+    func testRevocationLogRecordsClientDisable() async throws { try await check() }
+    func testRevocationLogRecordsRefreshReuse() async throws { try await check() }
+    func testRevocationLogPagesInOrder() async throws { try await check() }
+    func testRevocationLogPurgeExpired() async throws { try await check() }
+    func testRevocationLogFollowerMissesNothingUnderConcurrentRevocations() async throws { try await check() }
 }

@@ -71,7 +71,7 @@ final class SQLiteStoreTests: XCTestCase {
         try withRawConnection(path) { connection in
             try connection.execute(
                 """
-                DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
+                DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
                 DROP TABLE policies; DROP TABLE workload_issuers; DROP TABLE refresh_families; DROP TABLE refresh_tokens;
                 DELETE FROM schema_migrations WHERE version > 1;
                 """)
@@ -105,7 +105,7 @@ final class SQLiteStoreTests: XCTestCase {
         try withRawConnection(path) { connection in
             try connection.execute(
                 """
-                DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
+                DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
                 DELETE FROM schema_migrations WHERE version > 2;
                 """)
         }
@@ -128,7 +128,7 @@ final class SQLiteStoreTests: XCTestCase {
             try connection.query("SELECT version FROM schema_migrations ORDER BY version") { $0.int64(0) }
         }
         XCTAssertEqual(versions, Migrations.all.map(\.version))
-        XCTAssertEqual(versions.last, 3)
+        XCTAssertEqual(versions.last, Migrations.latestVersion)
     }
 
     func testDatabaseOfANewerSchemaIsRefused() async throws {

@@ -29,21 +29,22 @@ public struct VerifiedAccessToken: Sendable {
 /// Checks, in order: compact JWS with `typ` `at+jwt` (RFC 9068 §4); `kid` of a key the ring still
 /// publishes; signature with the algorithm of that key; `iss` is this broker; `exp` not passed
 /// (no skew: the broker's own clock decides); `jti`, `tid`, `client_id` present. Then, on every
-/// call and never cached: not revoked, and its client still enabled.
+/// call: not revoked, and its client still enabled, as this instance's `RevocationFeed` knows it
+/// (no store read: the feed follows the revocation log and answers from memory).
 ///
 /// Signature checks are memoised by the token's SHA-256 until the token expires, which is what
-/// makes repeated introspection of the same token cheap. Revocation is never memoised.
+/// makes repeated introspection of the same token cheap. Revocation is never memoised here.
 public final class AccessTokenVerifier: Sendable {
     private let keyRing: KeyRing
     private let issuer: String
-    private let store: any TesseraStore
+    private let revocations: RevocationFeed
     private let cache = Mutex<[SHA256Digest: VerifiedAccessToken]>([:])
     private static let cacheLimit = 50_000
 
-    public init(keyRing: KeyRing, issuer: String, store: any TesseraStore) {
+    public init(keyRing: KeyRing, issuer: String, revocations: RevocationFeed) {
         self.keyRing = keyRing
         self.issuer = issuer
-        self.store = store
+        self.revocations = revocations
     }
 
     public enum Failure: Error, Sendable, Equatable {
@@ -95,15 +96,17 @@ public final class AccessTokenVerifier: Sendable {
         return verified
     }
 
-    /// Everything: signature and claims, then revocation and the client's state in the store.
-    /// Store failures propagate (the caller answers 503): a store we cannot read never makes a
-    /// revoked token look active.
+    /// Everything: signature and claims, then revocation and the client's state. Throws
+    /// `StoreError.unavailable` (the caller answers 503) when the feed has not read the
+    /// revocation log recently enough: a store we cannot read never makes a revoked token look
+    /// active.
     public func verify(_ token: String, now: Date) async throws -> VerifiedAccessToken {
         let verified = try verifySignature(token, now: now)
-        if try await store.tokens.isRevoked(jti: verified.jti) { throw Failure.inactive("revoked") }
-        guard let client = try await store.clients.get(clientID: verified.clientID), !client.isDisabled else {
-            throw Failure.inactive("client disabled or removed")
+        switch revocations.status(jti: verified.jti, clientID: verified.clientID) {
+        case .active: return verified
+        case .revoked: throw Failure.inactive("revoked")
+        case .clientDisabled: throw Failure.inactive("client disabled")
+        case .stale: throw StoreError.unavailable("the revocation log has not been read for too long")
         }
-        return verified
     }
 }
