@@ -3,7 +3,7 @@ import PostgresNIO
 
 /// Statement text with its bindings, built once per call. The text comes from constants only;
 /// every value travels as a bound parameter.
-struct SQL {
+struct SQL: Sendable {
     let text: String
     var bindings = PostgresBindings()
 
@@ -22,7 +22,7 @@ struct SQL {
 }
 
 /// A value to bind. Dates are Unix milliseconds, as in the SQLite backend.
-enum SQLValue {
+enum SQLValue: Sendable {
     case integer(Int64)
     case text(String)
     case bytes([UInt8])

@@ -19,7 +19,9 @@ public final class PostgresStore: TesseraStore {
     /// roll everything back (two revocations of overlapping lineages can deadlock, say).
     static let maximumAttempts = 5
     /// How long `ping` waits for an answer before reporting the store unavailable.
-    static let pingTimeout: Duration = .seconds(5)
+    static let pingTimeout: Duration = .seconds(2)
+    /// Every statement and transaction answers within this, or fails as unavailable (503).
+    static let operationTimeout: Duration = .seconds(5)
 
     /// Where the store is (its description hides the password).
     public let url: PostgresDatabaseURL
@@ -188,15 +190,23 @@ public final class PostgresStore: TesseraStore {
 
     /// One autocommit statement through the pool (a read, or a write that is atomic on its own and
     /// audits nothing); each row goes through `map`.
-    func statement<T>(_ operation: String, _ sql: SQL, _ map: (Row) throws -> T) async throws -> [T] {
+    func statement<T: Sendable>(_ operation: String, _ sql: SQL, _ map: @escaping @Sendable (Row) throws -> T) async throws -> [T] {
         try gate.enter()
         defer { gate.leave() }
+        let client = client
+        let driverLogger = driverLogger
         do {
-            var results: [T] = []
-            for try await row in try await client.query(sql.query, logger: driverLogger) {
-                results.append(try map(Row(row)))
+            let answered = try await withTimeout(Self.operationTimeout) {
+                var results: [T] = []
+                for try await row in try await client.query(sql.query, logger: driverLogger) {
+                    results.append(try map(Row(row)))
+                }
+                return results
             }
-            return results
+            guard let answered else { throw timedOut(operation) }
+            return answered
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw reported(error, operation)
         }
@@ -205,16 +215,27 @@ public final class PostgresStore: TesseraStore {
     /// Runs `body` in one transaction on a pooled connection and commits; rolls back when it
     /// throws. Runs it again (from scratch, nothing having committed) after a deadlock or a
     /// serialization failure. Throws only `StoreError`s.
-    func write<T: Sendable>(_ operation: String, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
         try gate.enter()
         defer { gate.leave() }
         var attempt = 1
         while true {
             do {
+                let client = client
                 let driverLogger = driverLogger
-                return try await client.withConnection { connection in
-                    try await Self.transaction(on: connection, logger: driverLogger, body)
+                // A deadline on the whole transaction, lease included: while the server is down the
+                // pool would keep a caller waiting until it is back. What timed out may still have
+                // committed (the answer is 503 either way); the mutation and its audit record
+                // commit together or not at all, so nothing is half-written.
+                let answered = try await withTimeout(Self.operationTimeout) {
+                    try await client.withConnection { connection in
+                        try await Self.transaction(on: connection, logger: driverLogger, body)
+                    }
                 }
+                guard let answered else { throw timedOut(operation) }
+                return answered
+            } catch let error as StoreError {
+                throw error
             } catch {
                 if attempt < Self.maximumAttempts, !(error is CommitFailed), SQLState.isRetryable((error as? PSQLError)?.sqlState) {
                     attempt += 1
@@ -224,6 +245,12 @@ public final class PostgresStore: TesseraStore {
                 throw reported(error, operation)
             }
         }
+    }
+
+    /// The error for an operation past its deadline, logged: the database is failing or stuck.
+    private func timedOut(_ operation: String) -> StoreError {
+        logger.error("postgres operation timed out", metadata: ["operation": "\(operation)", "timeout": "\(Self.operationTimeout)"])
+        return StoreError.unavailable("the database did not answer within \(Self.operationTimeout)")
     }
 
     private nonisolated(nonsending) static func transaction<T>(
