@@ -26,3 +26,21 @@ def broker(tmp_path_factory):
     b = pool.new().start()
     yield b
     pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def op():
+    """A real OpenID Provider (Authlib, oidc_provider.py) on loopback, one per test module."""
+    from oidc_provider import OpenIDProvider
+
+    provider = OpenIDProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def fresh_op(op):
+    """The provider with every fault control reset before and after the test."""
+    op.reset()
+    yield op
+    op.reset()

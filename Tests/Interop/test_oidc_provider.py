@@ -27,18 +27,8 @@ from support import HTTP_TIMEOUT, b64url, b64url_decode, unverified_claims, unve
 REDIRECT = "http://127.0.0.1:9/cb"
 
 
-@pytest.fixture(scope="module")
-def op():
-    provider = OpenIDProvider().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_controls(op):
-    op.reset()
-    yield
-    op.reset()
+# Every test starts with the provider's controls reset (conftest.py: `op`, `fresh_op`).
+pytestmark = pytest.mark.usefixtures("fresh_op")
 
 
 @pytest.fixture(scope="module")

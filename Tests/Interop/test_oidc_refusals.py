@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 import requests
 
-from oidc_provider import (BROWSER_ACCEPT, JSON_ACCEPT, LOGIN_COOKIE, SESSION_COOKIE, Browser, OpenIDProvider, Redacted,
+from oidc_provider import (BROWSER_ACCEPT, JSON_ACCEPT, LOGIN_COOKIE, SESSION_COOKIE, Browser, Redacted,
                            add_oidc_idp, audit_count, audit_records, leaks, new_oidc_broker, query_of, set_cookies,
                            sign_in, with_query)
 from support import BrokerPool
@@ -26,11 +26,7 @@ from support import BrokerPool
 ACCEPTS = (JSON_ACCEPT, BROWSER_ACCEPT)
 
 
-@pytest.fixture(scope="module")
-def op():
-    provider = OpenIDProvider().start()
-    yield provider
-    provider.stop()
+# `op`, the provider: conftest.py.
 
 
 @pytest.fixture(autouse=True)

@@ -22,18 +22,8 @@ from support import HTTP_TIMEOUT, BrokerPool, describe, free_port, unverified_he
 KEK = "oidc-interop-kek-0123456789abcdef0123456789"
 
 
-@pytest.fixture(scope="module")
-def op():
-    provider = OpenIDProvider().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_provider(op):
-    op.reset()
-    yield
-    op.reset()
+# `op`, the provider, and `fresh_op`, its controls reset around every test: conftest.py.
+pytestmark = pytest.mark.usefixtures("fresh_op")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from oidc_provider import (BROKER_SECRETS, BROWSER_ACCEPT, JSON_ACCEPT, LOGIN_COOKIE, SESSION_COOKIE, Browser,
-                           OpenIDProvider, add_oidc_idp, audit_count, audit_records, is_cleared, leaks, new_oidc_broker,
+                           add_oidc_idp, audit_count, audit_records, is_cleared, leaks, new_oidc_broker,
                            set_cookies, sign_in)
 from support import HTTP_TIMEOUT, BrokerPool, describe
 
@@ -40,18 +40,8 @@ PRIVATE_CLAIM_VALUES = ["Ada Lovelace-Zeta", "grp-unmapped-7f3a", "Grace Hopper"
                         "realm-admins", "okta-admins"]
 
 
-@pytest.fixture(scope="module")
-def op():
-    provider = OpenIDProvider().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_provider(op):
-    op.reset()
-    yield
-    op.reset()
+# `op`, the provider, and `fresh_op`, its controls reset around every test: conftest.py.
+pytestmark = pytest.mark.usefixtures("fresh_op")
 
 
 @pytest.fixture(scope="module")
