@@ -48,6 +48,7 @@ test-interop: venv
 
 bench: build-release venv
 	scripts/bench.sh
+	scripts/bench_postgres.sh
 
 clean:
 	rm -rf .build $(VENV)

@@ -10,7 +10,7 @@
 # When TESSERA_TEST_POSTGRES_URL is already set, `run` uses that server and starts none.
 # initdb refuses to run as root: as root, the cluster runs as the `postgres` OS user (created by
 # Debian's postgresql package); as anyone else, as that user. Data durability is switched off
-# (fsync, synchronous_commit): the cluster lives for one test run.
+# (fsync, synchronous_commit): the cluster lives for one test run. PG_DURABLE=1 keeps it on (benchmarks).
 set -euo pipefail
 
 MARKER=.tessera-pg-test-cluster
@@ -46,6 +46,8 @@ free_port() {
 
 start() {
     local dir=$1
+    local DURABILITY="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${PG_DURABLE:-0}" = 1 ] && DURABILITY="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
     [ -d "$dir" ] || die "no folder $dir"
     [ -z "$(ls -A "$dir")" ] || die "$dir is not empty"
     local bin
@@ -68,7 +70,7 @@ start() {
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
         if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c deadlock_timeout=100ms" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 $DURABILITY -c deadlock_timeout=100ms" \
             start >/dev/null; then
             echo "postgres://tessera:$password@127.0.0.1:$port/postgres" >"$dir/url"
             cat "$dir/url"
