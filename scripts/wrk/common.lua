@@ -36,6 +36,25 @@ function common.read_lines(path)
   return lines
 end
 
+-- This thread's share of a file, streamed: every n-th non-empty line (n = BENCH_THREADS), so
+-- threads never use the same line twice and a file of a hundred thousand lines is never held whole.
+function common.thread_share(path, prefix)
+  local threads = tonumber(common.env("BENCH_THREADS"))
+  local id = wrk.thread:get("id")
+  local share = {}
+  local file = assert(io.open(path, "r"))
+  local i = 0
+  for line in file:lines() do
+    if line ~= "" then
+      if i % threads == id then share[#share + 1] = (prefix or "") .. line end
+      i = i + 1
+    end
+  end
+  file:close()
+  assert(#share > 0, "no lines of " .. path .. " for this thread")
+  return share
+end
+
 -- Per-thread counters, read back by done() through thread:get().
 bad = 0
 answered = 0

@@ -21,18 +21,7 @@ function init(args)
   body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"
     .. "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
     .. "&subject_token=" .. subject .. "&scope=" .. common.env("BENCH_SCOPE"):gsub(":", "%%3A")
-  local threads = tonumber(common.env("BENCH_THREADS"))
-  local id = wrk.thread:get("id")
-  local file = assert(io.open(common.env("BENCH_PROOFS_FILE"), "r"))
-  local i = 0
-  for proof in file:lines() do
-    if proof ~= "" then
-      if i % threads == id then proofs[#proofs + 1] = proof end
-      i = i + 1
-    end
-  end
-  file:close()
-  assert(#proofs > 0, "no proofs for this thread")
+  proofs = common.thread_share(common.env("BENCH_PROOFS_FILE"))
 end
 
 function request()

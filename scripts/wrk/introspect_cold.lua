@@ -15,19 +15,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   wrk.headers["Authorization"] = common.env("BENCH_AUTHORIZATION")
-  local threads = tonumber(common.env("BENCH_THREADS"))
-  local id = wrk.thread:get("id")
-  -- Streamed: the file may hold a hundred thousand tokens; each thread keeps only its share.
-  local file = assert(io.open(common.env("BENCH_COLD_FILE"), "r"))
-  local i = 0
-  for token in file:lines() do
-    if token ~= "" then
-      if i % threads == id then bodies[#bodies + 1] = "token=" .. token end
-      i = i + 1
-    end
-  end
-  file:close()
-  assert(#bodies > 0, "no cold tokens for this thread")
+  bodies = common.thread_share(common.env("BENCH_COLD_FILE"), "token=")
 end
 
 function request()
