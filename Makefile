@@ -4,7 +4,7 @@ SWIFT ?= swift
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libxml2-dev libxmlsec1-dev libssl-dev libsqlite3-dev sqlite3 postgresql python3 python3-venv wrk curl pkg-config
+APT_PACKAGES := libxml2-dev libxmlsec1-dev xmlsec1 python3-onelogin-saml2 libssl-dev libsqlite3-dev sqlite3 postgresql python3 python3-venv wrk curl pkg-config
 
 .PHONY: deps venv build build-release run test test-swift test-interop bench clean
 
@@ -48,6 +48,7 @@ test-interop: venv
 
 bench: build-release venv
 	scripts/bench.sh
+	scripts/bench_saml.sh
 	scripts/bench_postgres.sh
 
 clean:

@@ -25,12 +25,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // MARK: System libraries
         .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        // libxml2 + xmlsec1 (OpenSSL backend): the shim header fixes the layout defines SwiftPM drops.
+        .systemLibrary(
+            name: "CXMLSec", path: "Sources/CXMLSec", pkgConfig: "xmlsec1-openssl",
+            providers: [.apt(["libxml2-dev", "libxmlsec1-dev"])]),
 
         // MARK: Domain
         .target(
@@ -61,9 +66,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "TesseraSAML",
+            dependencies: [
+                "CXMLSec", "TesseraCore", "TesseraJOSE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "TesseraSignIn",
             dependencies: [
-                "TesseraCore", "TesseraJOSE", "TesseraStore", "TesseraOIDC", "TesseraClaims",
+                "TesseraCore", "TesseraJOSE", "TesseraStore", "TesseraOIDC", "TesseraClaims", "TesseraSAML",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings),
@@ -102,7 +116,7 @@ let package = Package(
         .target(
             name: "TesseraHTTP",
             dependencies: [
-                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraJOSE", "TesseraSignIn", "TesseraOIDC",
+                "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraJOSE", "TesseraSignIn", "TesseraOIDC", "TesseraSAML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,11 +129,17 @@ let package = Package(
             name: "tessera",
             dependencies: [
                 "TesseraCore", "TesseraOAuth", "TesseraStore", "TesseraStoreSQLite", "TesseraStorePostgres", "TesseraHTTP", "TesseraJOSE",
-                "TesseraPolicy", "TesseraOIDC", "TesseraSignIn",
+                "TesseraPolicy", "TesseraOIDC", "TesseraSignIn", "TesseraSAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings),
+        // `make bench`: the ACS verifier's throughput on one signed response (scripts/bench_saml.sh).
+        .executableTarget(
+            name: "saml-bench",
+            dependencies: ["TesseraSAML", "TesseraCore"],
+            path: "Sources/SAMLBench",
             swiftSettings: swiftSettings),
         .target(
             name: "TesseraTesting",
@@ -143,6 +163,15 @@ let package = Package(
         .testTarget(
             name: "TesseraOIDCTests",
             dependencies: ["TesseraOIDC", "TesseraCore", "TesseraJOSE", "TesseraTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TesseraSAMLTests",
+            dependencies: [
+                "TesseraSAML", "CXMLSec", "TesseraCore", "TesseraJOSE",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TesseraSignInTests", dependencies: ["TesseraSignIn", "TesseraCore", "TesseraJOSE"],

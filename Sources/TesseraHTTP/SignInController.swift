@@ -14,14 +14,17 @@ public import TesseraSignIn
 /// `OIDCSignIn` and `SignInService`.
 public struct SignInController: Sendable {
     let oidc: OIDCSignIn
+    let saml: SAMLSignIn?
     let clock: any WallClock
 
-    public init(oidc: OIDCSignIn, clock: any WallClock) {
+    public init(oidc: OIDCSignIn, saml: SAMLSignIn? = nil, clock: any WallClock) {
         self.oidc = oidc
+        self.saml = saml
         self.clock = clock
     }
 
     public func addRoutes(to router: Router<TesseraRequestContext>) {
+        if let saml { addSAMLRoutes(saml, to: router) }
         router.get("/sso/:tenant/oidc/login") { request, context in
             try await answer(request, context) { tenant in
                 let redirect = try await oidc.start(
@@ -48,16 +51,7 @@ public struct SignInController: Sendable {
                 let completed = try await oidc.finish(
                     tenant: tenant, query: query, loginCookie: request.cookies[OIDCSignIn.loginCookie]?.value, now: clock.now,
                     traceID: context.requestID)
-                var headers: HTTPFields = [.location: completed.returnTo.path, .cacheControl: "no-store"]
-                headers.append(
-                    HTTPField(
-                        name: .setCookie,
-                        value: cookie(
-                            SessionSettings.cookieName, completed.opened.cookie, path: "/",
-                            maxAge: Int(oidc.service.settings.absoluteLifetime))))
-                headers.append(
-                    HTTPField(name: .setCookie, value: cookie(OIDCSignIn.loginCookie, "", path: oidc.cookiePath(tenant), maxAge: 0)))
-                return Response(status: .seeOther, headers: headers)
+                return signedIn(completed, clearing: cookie(OIDCSignIn.loginCookie, "", path: oidc.cookiePath(tenant), maxAge: 0))
             }
         }
         router.get("/sso/:tenant/oidc/jwks") { request, context in
@@ -100,6 +94,16 @@ public struct SignInController: Sendable {
         }
     }
 
+    /// 303 to `return_to` with the session cookie (living as long as the session may), the
+    /// protocol's login cookie cleared.
+    func signedIn(_ completed: SignInService.Completed, clearing loginCookie: String) -> Response {
+        var headers: HTTPFields = [.location: completed.returnTo.path, .cacheControl: "no-store"]
+        let lifetime = max(0, Int(completed.opened.session.expiresAt.timeIntervalSince(clock.now).rounded(.down)))
+        headers.append(HTTPField(name: .setCookie, value: cookie(SessionSettings.cookieName, completed.opened.cookie, path: "/", maxAge: lifetime)))
+        headers.append(HTTPField(name: .setCookie, value: loginCookie))
+        return Response(status: .seeOther, headers: headers)
+    }
+
     /// `name=value` with the attributes every broker cookie has: HttpOnly, SameSite=Lax, Secure on https.
     func cookie(_ name: String, _ value: String, path: String, maxAge: Int) -> String {
         var text = "\(name)=\(value); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Lax"
@@ -109,7 +113,7 @@ public struct SignInController: Sendable {
 
     /// Parses the tenant, runs `body`, renders a refusal as JSON or a plain page (DESIGN.md: SSO
     /// endpoints answer JSON when the request asks for it).
-    private func answer(
+    func answer(
         _ request: Request, _ context: TesseraRequestContext, tenantInPath: Bool = true,
         _ body: (TenantID) async throws -> Response
     ) async throws -> Response {

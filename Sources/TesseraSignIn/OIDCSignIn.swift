@@ -78,15 +78,10 @@ public final class OIDCSignIn: Sendable {
         }
     }
 
-    public struct Completed: Sendable {
-        public let opened: SignInService.OpenedSession
-        public let returnTo: ReturnTo
-    }
-
     public func finish(
         tenant: TenantID, query: [String: String], loginCookie: String?, now: Date, traceID: String
     ) async throws(OAuthError)
-        -> Completed
+        -> SignInService.Completed
     {
         let identity: NormalizedIdentity
         let pending: PendingSignIn
@@ -134,7 +129,7 @@ public final class OIDCSignIn: Sendable {
             throw await service.failed(error, tenant: tenant, via: Self.method, now: now, traceID: traceID)
         }
         let opened = try await service.complete(identity, via: Self.method, now: now, traceID: traceID)
-        return Completed(opened: opened, returnTo: pending.returnTo)
+        return SignInService.Completed(opened: opened, returnTo: pending.returnTo)
     }
 
     /// The public JWKS of the broker's client key for the tenant's provider (private_key_jwt).

@@ -26,14 +26,22 @@ public struct SignInService: Sendable {
         self.settings = settings
     }
 
+    /// A finished browser sign-in of any protocol: the session opened and where the browser goes.
+    public struct Completed: Sendable {
+        public let opened: OpenedSession
+        public let returnTo: ReturnTo
+    }
+
     public struct OpenedSession: Sendable {
         /// The cookie value: shown to the browser once, stored only as a hash.
         public let cookie: String
         public let session: HumanSession
     }
 
+    /// `notAfter`: the upstream's own bound on the session (SAML's SessionNotOnOrAfter), when
+    /// sooner than the absolute lifetime.
     public func complete(
-        _ identity: NormalizedIdentity, via method: String, now: Date, traceID: String
+        _ identity: NormalizedIdentity, via method: String, now: Date, traceID: String, notAfter: Date? = nil
     ) async throws(OAuthError)
         -> OpenedSession
     {
@@ -56,7 +64,7 @@ public struct SignInService: Sendable {
         let cookie = Secrets.randomToken()
         let session = HumanSession(
             hash: Secrets.sha256(cookie), tenantID: identity.tenantID, userID: user.id, identity: identity, createdAt: now,
-            lastSeenAt: now, expiresAt: now.addingTimeInterval(settings.absoluteLifetime))
+            lastSeenAt: now, expiresAt: min(now.addingTimeInterval(settings.absoluteLifetime), notAfter ?? .distantFuture))
         do {
             try await store.sessions.create(
                 session,

@@ -69,6 +69,7 @@ public protocol TesseraStore: Sendable {
     var users: any UserStore { get }
     var sessions: any SessionStore { get }
     var oidcProviders: any OIDCProviderStore { get }
+    var samlProviders: any SAMLProviderStore { get }
     var revocations: any RevocationLog { get }
     /// Nil when the backend cannot push (SQLite): instances then learn of revocations by polling.
     var revocationNotifications: (any RevocationNotifications)? { get }
@@ -146,4 +147,35 @@ public protocol OIDCProviderStore: Sendable {
     /// unknown tenant.
     func add(_ provider: OIDCProviderConfig, audit: AuditEvent) async throws
     func get(tenant: TenantID) async throws -> OIDCProviderConfig?
+}
+
+/// Upstream SAML identity providers, at most one per tenant, with their last good metadata.
+///
+/// The same IdP entityID may be trusted by several tenants: each tenant is its own service
+/// provider (its own SP entityID), so audience binding keeps their assertions apart.
+public protocol SAMLProviderStore: Sendable {
+    /// Throws `alreadyExists` when the tenant has one (or the id is taken), `notFound` for an
+    /// unknown tenant, `conflict` for metadata over `SAMLMetadataLimit.maximumBytes`.
+    func add(_ record: SAMLProviderRecord, audit: AuditEvent) async throws
+    func get(tenant: TenantID) async throws -> SAMLProviderRecord?
+    /// Every tenant's, oldest first: the metadata refresher walks them.
+    func list() async throws -> [SAMLProviderRecord]
+    /// Replaces the metadata document of provider `id` and the entityID it names (the config's
+    /// `entityID`), with `audit` in the same commit. Throws `notFound` for an unknown id,
+    /// `conflict` for metadata over `SAMLMetadataLimit.maximumBytes`.
+    func replaceMetadata(id: String, entityID: String, metadata: String, fetchedAt: Date, audit: AuditEvent) async throws
+}
+
+/// The bound every backend puts on a stored SAML metadata document, in one place. Real metadata is
+/// tens of kilobytes (federation aggregates are not per-IdP documents and are not stored here).
+public enum SAMLMetadataLimit {
+    /// 1 MiB of UTF-8.
+    public static let maximumBytes = 1 << 20
+
+    /// Throws `conflict` when `metadata` is over `maximumBytes` bytes of UTF-8.
+    public static func require(_ metadata: String) throws(StoreError) {
+        guard metadata.utf8.count <= maximumBytes else {
+            throw StoreError.conflict("the SAML metadata document is larger than \(maximumBytes) bytes")
+        }
+    }
 }

@@ -249,6 +249,23 @@ enum Migrations {
                 WHERE disabled_at IS NOT NULL ORDER BY disabled_at, client_id
                 """,
             ]),
+        Migration(
+            version: 5, summary: "upstream SAML identity providers",
+            statements: [
+                // No UNIQUE on the IdP's entityID: two tenants may trust the same IdP (each is its
+                // own SP, with its own SP entityID, so audience binding keeps them apart).
+                """
+                CREATE TABLE saml_providers (
+                    id TEXT COLLATE "C" PRIMARY KEY,
+                    tenant_id TEXT COLLATE "C" NOT NULL UNIQUE REFERENCES tenants (id),
+                    config TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    metadata_fetched_at BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    position BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+                )
+                """
+            ]),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

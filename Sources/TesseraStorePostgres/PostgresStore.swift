@@ -120,6 +120,7 @@ public final class PostgresStore: TesseraStore {
     public var users: any UserStore { PostgresUserStore(store: self) }
     public var sessions: any SessionStore { PostgresSessionStore(store: self) }
     public var oidcProviders: any OIDCProviderStore { PostgresOIDCProviderStore(store: self) }
+    public var samlProviders: any SAMLProviderStore { PostgresSAMLProviderStore(store: self) }
     public var revocations: any RevocationLog { PostgresRevocationLog(store: self) }
     public var revocationNotifications: (any RevocationNotifications)? { PostgresRevocationListener(store: self) }
 

@@ -193,6 +193,20 @@ enum Migrations {
                 SELECT 'client', client_id, tenant_id, disabled_at, NULL FROM clients
                 WHERE disabled_at IS NOT NULL ORDER BY disabled_at, client_id;
                 """),
+        Migration(
+            version: 5, summary: "upstream SAML identity providers",
+            sql: """
+                -- No UNIQUE on the IdP's entityID: two tenants may trust the same IdP (each is its
+                -- own SP, with its own SP entityID, so audience binding keeps them apart).
+                CREATE TABLE saml_providers (
+                    id TEXT PRIMARY KEY,
+                    tenant_id TEXT NOT NULL UNIQUE REFERENCES tenants (id),
+                    config TEXT NOT NULL,             -- canonical JSON of SAMLProviderConfig
+                    metadata TEXT NOT NULL,           -- the IdP's metadata XML as last fetched and parsed
+                    metadata_fetched_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                """),
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

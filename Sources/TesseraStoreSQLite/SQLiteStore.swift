@@ -101,6 +101,7 @@ public final class SQLiteStore: TesseraStore {
     public var users: any UserStore { SQLiteUserStore(store: self) }
     public var sessions: any SessionStore { SQLiteSessionStore(store: self) }
     public var oidcProviders: any OIDCProviderStore { SQLiteOIDCProviderStore(store: self) }
+    public var samlProviders: any SAMLProviderStore { SQLiteSAMLProviderStore(store: self) }
     public var revocations: any RevocationLog { SQLiteRevocationLog(store: self) }
     /// None: SQLite cannot push, and the CLI writes from another process; readers poll the log.
     public var revocationNotifications: (any RevocationNotifications)? { nil }

@@ -7,7 +7,7 @@ import TesseraStore
 struct IdentityProviders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idps", abstract: "Identity providers and trusted token issuers of a tenant.",
-        subcommands: [AddWorkload.self, AddOIDC.self, List.self])
+        subcommands: [AddWorkload.self, AddOIDC.self, AddSAML.self, List.self])
 
     struct AddWorkload: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -33,14 +33,7 @@ extension IdentityProviders {
             guard !clientId.isEmpty, clientId.utf8.count <= 256 else { throw ValidationError("--client-id must not be empty") }
             let scopeList = scopes.split(separator: " ").map(String.init)
             guard scopeList.contains("openid"), scopeList.count <= 32 else { throw ValidationError("--scopes must contain openid") }
-            var roles: [String: String] = [:]
-            for item in groupRole {
-                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty, roles[pair[0]] == nil else {
-                    throw ValidationError("--group-role must be GROUP=ROLE, each group once")
-                }
-                roles[pair[0]] = pair[1]
-            }
+            let roles = try GroupRoleArgument.parse(groupRole)
             let clientAuth: OIDCProviderConfig.ClientAuth
             var secret: String?
             if clientSecret != nil {
@@ -123,5 +116,20 @@ extension IdentityProviders {
                 text: "registered \(issuer) for \(tenant) as \(provider.id)\nredirect_uri: \(base)/callback"
                     + (clientAuth == .privateKeyJWT ? "\njwks_uri: \(base)/jwks" : ""))
         }
+    }
+}
+
+/// `--group-role GROUP=ROLE` (repeatable), shared by every sign-in provider.
+enum GroupRoleArgument {
+    static func parse(_ items: [String]) throws -> [String: String] {
+        var roles: [String: String] = [:]
+        for item in items {
+            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty, roles[pair[0]] == nil else {
+                throw ValidationError("--group-role must be GROUP=ROLE, each group once")
+            }
+            roles[pair[0]] = pair[1]
+        }
+        return roles
     }
 }

@@ -65,13 +65,21 @@ struct Serve: AsyncParsableCommand {
             logger.error("the revocation log could not be read at start", metadata: ["error": "\(error)"])
         }
         let transport = AsyncHTTPOIDCTransport()
+        let sealer = CookieSealer(key: try directory.cookieKey())
+        let signInService = SignInService(store: store, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:")))
         let signIn = OIDCSignIn(
-            store: store, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory),
-            sealer: CookieSealer(key: try directory.cookieKey()),
-            service: SignInService(store: store, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:"))),
+            store: store, transport: transport, secrets: KeyDirectoryRelyingPartySecrets(directory: directory), sealer: sealer,
+            service: signInService, brokerIssuer: config.settings.issuer)
+        let samlSignIn = SAMLSignIn(
+            store: store, keys: KeyDirectorySAMLKeys(directory: directory), sealer: sealer, service: signInService,
             brokerIssuer: config.settings.issuer)
+        let metadataRefresh = SAMLMetadataRefreshService(
+            source: SAMLMetadataSource(store: store, transport: transport), clock: SystemWallClock(),
+            logger: LogSetup.logger(label: "tessera.saml", level: config.logLevel))
         logger.notice("tessera starting", metadata: ["issuer": "\(config.issuer)", "database": "\(Self.redacted(config.database))"])
-        let app = buildApplication(broker: broker, host: config.host, port: config.port, logger: logger, signIn: signIn)
+        let app = buildApplication(
+            broker: broker, host: config.host, port: config.port, logger: logger, signIn: signIn, samlSignIn: samlSignIn,
+            extraServices: [metadataRefresh])
         do {
             try await app.runService()
         } catch {

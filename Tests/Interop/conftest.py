@@ -11,6 +11,10 @@ import pytest
 from support import BrokerPool
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "standalone: needs no broker (the SAML test IdP's self-checks)")
+
+
 @pytest.fixture
 def make_broker(tmp_path):
     """A factory of brokers private to one test (for tests that change keys, the audit log, ...)."""

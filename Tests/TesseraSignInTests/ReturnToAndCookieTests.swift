@@ -6,13 +6,16 @@ import XCTest
 
 final class ReturnToTests: XCTestCase {
     func testOnlyLocalPathsAreAccepted() {
-        for good in ["/", "/session", "/admin/connectors?tab=consents", "/a/b#c"] {
+        for good in ["/", "/session", "/admin/connectors?tab=consents", "/a/b#c", "/a/b?x=../y", "/a/..b/c.d"] {
             XCTAssertNotNil(ReturnTo(good), good)
         }
         let hostile = [
             "https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)", "evil.example",
             "/path\nLocation: https://evil.example", "/ space", "", "/\u{7F}", "/é", String(repeating: "/a", count: 600),
             "/\\/evil.example", "/a\\b",
+            // dot segments step out of an allowed prefix once the browser resolves them
+            "/admin/../session", "/admin/./../x", "/admin/..", "/admin/%2e%2e/session", "/admin/%2E%2E/x", "/admin%2f..%2fx",
+            "/admin/.%2e/x", "/./x",
         ]
         for bad in hostile {
             XCTAssertNil(ReturnTo(bad), bad)

@@ -45,6 +45,16 @@ final class PostgresConformanceTests: XCTestCase {
         "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
         "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
         "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
+        "samlProviderAddGetRoundTrips",
+        "samlProviderAddAppendsItsAuditEvent",
+        "samlProviderSecondForTenantIsAlreadyExists",
+        "samlProviderOfUnknownTenantIsNotFound",
+        "samlProviderSameEntityIDInTwoTenantsIsAllowed",
+        "samlProviderGetIsTenantScoped",
+        "samlProviderListIsInCreationOrder",
+        "samlProviderReplaceMetadataChangesOnlyMetadataEntityIDAndFetchedAt",
+        "samlProviderReplaceMetadataOfUnknownIDIsNotFound",
+        "samlProviderOversizeMetadataIsRefused",
         "revocationLogRecordsTokenRevocations",
         "revocationLogRecordsClientDisable",
         "revocationLogRecordsRefreshReuse",
@@ -120,6 +130,16 @@ final class PostgresConformanceTests: XCTestCase {
     func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
     func testOidcProviderGetIsTenantScoped() async throws { try await check() }
+    func testSamlProviderAddGetRoundTrips() async throws { try await check() }
+    func testSamlProviderAddAppendsItsAuditEvent() async throws { try await check() }
+    func testSamlProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
+    func testSamlProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testSamlProviderSameEntityIDInTwoTenantsIsAllowed() async throws { try await check() }
+    func testSamlProviderGetIsTenantScoped() async throws { try await check() }
+    func testSamlProviderListIsInCreationOrder() async throws { try await check() }
+    func testSamlProviderReplaceMetadataChangesOnlyMetadataEntityIDAndFetchedAt() async throws { try await check() }
+    func testSamlProviderReplaceMetadataOfUnknownIDIsNotFound() async throws { try await check() }
+    func testSamlProviderOversizeMetadataIsRefused() async throws { try await check() }
     func testRevocationLogRecordsTokenRevocations() async throws { try await check() }
     func testRevocationLogRecordsClientDisable() async throws { try await check() }
     func testRevocationLogRecordsRefreshReuse() async throws { try await check() }

@@ -173,7 +173,7 @@ final class PostgresRevocationLogTests: XCTestCase {
         await old.close()
         try await withConnection(to: url) { connection in
             for statement in [
-                "DROP TABLE revocation_log", "DROP FUNCTION revocation_log_is_append_only()",
+                "DROP TABLE saml_providers", "DROP TABLE revocation_log", "DROP FUNCTION revocation_log_is_append_only()",
                 "DELETE FROM schema_migrations WHERE version > 3",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger)

@@ -113,7 +113,8 @@ final class PostgresStoreTests: XCTestCase {
         await first.close()
         try await withConnection(to: url) { connection in
             for statement in [
-                "DROP TABLE revocation_log", "DROP FUNCTION revocation_log_is_append_only()", "DROP TABLE policies",
+                "DROP TABLE saml_providers", "DROP TABLE revocation_log", "DROP FUNCTION revocation_log_is_append_only()",
+                "DROP TABLE policies",
                 "DROP TABLE workload_issuers", "DROP TABLE refresh_families", "DROP TABLE refresh_tokens",
                 "DROP TABLE users", "DROP TABLE sessions", "DROP TABLE oidc_providers", "DELETE FROM schema_migrations WHERE version > 1",
             ] {

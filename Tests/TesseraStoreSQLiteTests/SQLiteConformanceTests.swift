@@ -53,6 +53,16 @@ final class SQLiteConformanceTests: XCTestCase {
         "sessionTouchAfterIdleTimeoutIsNil", "sessionTouchUnknownIsNil", "sessionDeleteOnce", "sessionDuplicateHashIsAlreadyExists",
         "sessionPurgeExpired", "oidcProviderAddGetRoundTrips", "oidcProviderSecondForTenantIsAlreadyExists",
         "oidcProviderOfUnknownTenantIsNotFound", "oidcProviderGetIsTenantScoped",
+        "samlProviderAddGetRoundTrips",
+        "samlProviderAddAppendsItsAuditEvent",
+        "samlProviderSecondForTenantIsAlreadyExists",
+        "samlProviderOfUnknownTenantIsNotFound",
+        "samlProviderSameEntityIDInTwoTenantsIsAllowed",
+        "samlProviderGetIsTenantScoped",
+        "samlProviderListIsInCreationOrder",
+        "samlProviderReplaceMetadataChangesOnlyMetadataEntityIDAndFetchedAt",
+        "samlProviderReplaceMetadataOfUnknownIDIsNotFound",
+        "samlProviderOversizeMetadataIsRefused",
         "revocationLogRecordsTokenRevocations",
         "revocationLogRecordsClientDisable",
         "revocationLogRecordsRefreshReuse",
@@ -127,6 +137,16 @@ final class SQLiteConformanceTests: XCTestCase {
     func testOidcProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testOidcProviderOfUnknownTenantIsNotFound() async throws { try await check() }
     func testOidcProviderGetIsTenantScoped() async throws { try await check() }
+    func testSamlProviderAddGetRoundTrips() async throws { try await check() }
+    func testSamlProviderAddAppendsItsAuditEvent() async throws { try await check() }
+    func testSamlProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
+    func testSamlProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testSamlProviderSameEntityIDInTwoTenantsIsAllowed() async throws { try await check() }
+    func testSamlProviderGetIsTenantScoped() async throws { try await check() }
+    func testSamlProviderListIsInCreationOrder() async throws { try await check() }
+    func testSamlProviderReplaceMetadataChangesOnlyMetadataEntityIDAndFetchedAt() async throws { try await check() }
+    func testSamlProviderReplaceMetadataOfUnknownIDIsNotFound() async throws { try await check() }
+    func testSamlProviderOversizeMetadataIsRefused() async throws { try await check() }
     func testRevocationLogRecordsTokenRevocations() async throws { try await check() }
     func testRevocationLogRecordsClientDisable() async throws { try await check() }
     func testRevocationLogRecordsRefreshReuse() async throws { try await check() }

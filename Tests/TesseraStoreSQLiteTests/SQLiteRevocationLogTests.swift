@@ -52,7 +52,7 @@ final class SQLiteRevocationLogTests: XCTestCase {
         try await old.clients.disable(clientID: "svc-off", at: epoch.addingTimeInterval(6), audit: event("client.disabled"))
         await old.close()
         try withRawConnection(path) { connection in
-            try connection.execute("DROP TABLE revocation_log; DELETE FROM schema_migrations WHERE version > 3;")
+            try connection.execute("DROP TABLE saml_providers; DROP TABLE revocation_log; DELETE FROM schema_migrations WHERE version > 3;")
         }
         let upgraded = try await databases.open(path)
         let entries = try await upgraded.revocations.entries(after: 0, limit: 100)

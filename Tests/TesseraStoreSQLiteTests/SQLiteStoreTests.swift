@@ -71,9 +71,9 @@ final class SQLiteStoreTests: XCTestCase {
         try withRawConnection(path) { connection in
             try connection.execute(
                 """
-                DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
-                DROP TABLE policies; DROP TABLE workload_issuers; DROP TABLE refresh_families; DROP TABLE refresh_tokens;
-                DELETE FROM schema_migrations WHERE version > 1;
+                DROP TABLE saml_providers; DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions;
+                DROP TABLE oidc_providers; DROP TABLE policies; DROP TABLE workload_issuers; DROP TABLE refresh_families;
+                DROP TABLE refresh_tokens; DELETE FROM schema_migrations WHERE version > 1;
                 """)
         }
         let upgraded = try await databases.open(path)
@@ -105,8 +105,8 @@ final class SQLiteStoreTests: XCTestCase {
         try withRawConnection(path) { connection in
             try connection.execute(
                 """
-                DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions; DROP TABLE oidc_providers;
-                DELETE FROM schema_migrations WHERE version > 2;
+                DROP TABLE saml_providers; DROP TABLE revocation_log; DROP TABLE users; DROP TABLE sessions;
+                DROP TABLE oidc_providers; DELETE FROM schema_migrations WHERE version > 2;
                 """)
         }
         let upgraded = try await databases.open(path)

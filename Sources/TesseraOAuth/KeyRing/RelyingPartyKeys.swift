@@ -60,7 +60,7 @@ extension KeyDirectory {
     private func writeProviderFile(_ name: String, _ bytes: [UInt8], label: String) throws {
         try FileManager.default.createDirectory(
             at: providersFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let contents = try kek.map { kek in Self.sealedPrefix + Array(try kek.seal(bytes, kid: label).utf8) } ?? bytes
+        let contents = try sealedIfConfigured(bytes, label: label)
         let target = providersFolder.appendingPathComponent(name)
         let temporary = providersFolder.appendingPathComponent(".\(name).tmp")
         guard FileManager.default.createFile(atPath: temporary.path, contents: Data(contents), attributes: [.posixPermissions: 0o600]),
@@ -72,9 +72,38 @@ extension KeyDirectory {
         guard let data = FileManager.default.contents(atPath: providersFolder.appendingPathComponent(name).path) else {
             throw KeyRingError.storage("\(name) is missing from the keys folder")
         }
-        let bytes = Array(data)
+        return try unsealed(Array(data), label: label)
+    }
+
+    /// A file's contents as stored: sealed with the KEK when one is set, else the bytes themselves.
+    fileprivate func sealedIfConfigured(_ bytes: [UInt8], label: String) throws -> [UInt8] {
+        try kek.map { kek in Self.sealedPrefix + Array(try kek.seal(bytes, kid: label).utf8) } ?? bytes
+    }
+
+    fileprivate func unsealed(_ bytes: [UInt8], label: String) throws -> [UInt8] {
         guard bytes.starts(with: Self.sealedPrefix) else { return bytes }
-        guard let kek else { throw KeyRingError.sealing("\(name) is sealed; set TESSERA_KEK to the key-encryption key") }
+        guard let kek else { throw KeyRingError.sealing("\(label) is sealed; set TESSERA_KEK to the key-encryption key") }
         return try kek.open(String(decoding: bytes.dropFirst(Self.sealedPrefix.count), as: UTF8.self), kid: label)
+    }
+}
+
+extension KeyDirectory {
+    /// The bytes of `folder/name`, made by `create` on first use (under the folder lock, so two
+    /// instances sharing the keys folder make one), sealed with the KEK when one is set.
+    public func keyFile(folder: String, name: String, create: () throws -> [UInt8]) throws -> [UInt8] {
+        let directory = root.appendingPathComponent(folder, isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let label = "\(folder)/\(name)"
+        return try withExclusiveLock {
+            let file = directory.appendingPathComponent(name)
+            if let data = FileManager.default.contents(atPath: file.path) { return try unsealed(Array(data), label: label) }
+            let bytes = try create()
+            let contents = try sealedIfConfigured(bytes, label: label)
+            let temporary = directory.appendingPathComponent(".\(name).tmp")
+            guard FileManager.default.createFile(atPath: temporary.path, contents: Data(contents), attributes: [.posixPermissions: 0o600]),
+                rename(temporary.path, file.path) == 0
+            else { throw KeyRingError.storage("cannot write \(label)") }
+            return bytes
+        }
     }
 }

@@ -25,6 +25,7 @@ struct RevocationRefreshingStore: TesseraStore {
     var users: any UserStore { base.users }
     var sessions: any SessionStore { base.sessions }
     var oidcProviders: any OIDCProviderStore { base.oidcProviders }
+    var samlProviders: any SAMLProviderStore { base.samlProviders }
     var revocations: any RevocationLog { base.revocations }
     var revocationNotifications: (any RevocationNotifications)? { base.revocationNotifications }
 
