@@ -434,13 +434,60 @@ public struct SAMLResponseVerifier: Sendable {
     }
 }
 
-/// Base64 as SAML carries it: line breaks and spaces tolerated (some IdPs wrap at 76), nothing else.
+/// Base64 as SAML carries it (RFC 4648 §4 alphabet, padded): line breaks and spaces tolerated
+/// (some IdPs wrap at 76 columns), nothing else. Decoded by hand over the bytes: it runs on every
+/// response, and Foundation's decoder needs a whitespace-free copy first.
 enum Base64Text {
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(byte)] = UInt8(index)
+        }
+        for byte in [0x0A, 0x0D, 0x20, 0x09] { table[byte] = 0xFE }
+        table[Int(UInt8(ascii: "="))] = 0xFD
+        return table
+    }()
+
     static func decode(_ text: String) -> Data? {
-        var compact: [UInt8] = []
-        compact.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 where byte != 0x0A && byte != 0x0D && byte != 0x20 && byte != 0x09 { compact.append(byte) }
-        guard !compact.isEmpty else { return nil }
-        return Data(base64Encoded: Data(compact))
+        var text = text
+        text.makeContiguousUTF8()
+        return text.utf8.withContiguousStorageIfAvailable { decode($0) } ?? nil
+    }
+
+    static func decode(_ input: UnsafeBufferPointer<UInt8>) -> Data? {
+        values.withUnsafeBufferPointer { table in
+            var output = [UInt8](repeating: 0, count: input.count / 4 * 3 + 3)
+            var written = 0
+            var quantum: UInt32 = 0
+            var filled = 0
+            var padding = 0
+            for byte in input {
+                let value = table[Int(byte)]
+                if value < 64 {
+                    guard padding == 0 else { return nil }
+                    quantum = quantum << 6 | UInt32(value)
+                } else if value == 0xFE {
+                    continue
+                } else if value == 0xFD {
+                    padding += 1
+                    guard padding <= 2 else { return nil }
+                    quantum <<= 6
+                } else {
+                    return nil
+                }
+                filled += 1
+                if filled == 4 {
+                    output[written] = UInt8(truncatingIfNeeded: quantum >> 16)
+                    output[written + 1] = UInt8(truncatingIfNeeded: quantum >> 8)
+                    output[written + 2] = UInt8(truncatingIfNeeded: quantum)
+                    written += 3 - padding
+                    quantum = 0
+                    filled = 0
+                    if padding > 0 { padding = 3 }  // nothing may follow a padded quantum
+                }
+            }
+            guard filled == 0, written > 0 else { return nil }
+            return Data(output[0..<written])
+        }
     }
 }

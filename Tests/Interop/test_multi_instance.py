@@ -636,3 +636,49 @@ def test_instance_sigkilled_under_load_loses_no_acknowledged_grant_and_the_other
     a.start()
     assert introspection_of(a, rs, last[-1].token)["active"] is True
     assert a.post_token(svc).status_code == 200
+
+
+def test_a_saml_response_or_assertion_accepted_at_one_instance_is_refused_at_the_other(pair, tmp_path):
+    """Issue 7: SAML request IDs and assertion IDs are one-time across instances. The browser's
+    login cookie (sealed with the shared keys folder's cookie key) is valid at both."""
+    from saml_idp import JSON_ACCEPT, LOGIN_COOKIE, SamlBrowser, SamlIdP
+
+    a, b = pair.a, pair.b
+    a.add_tenant("acme")
+    idp = SamlIdP(tmp_path / "idp", name="mi-idp").start()
+    try:
+        metadata = tmp_path / "idp-metadata.xml"
+        metadata.write_bytes(idp.metadata_xml())
+        a.cli("idps", "add-saml", "--tenant", "acme", "--metadata", str(metadata), "--allow-idp-initiated")
+        sp_metadata = requests.get(b.url("/sso/acme/saml/metadata"), timeout=HTTP_TIMEOUT)
+        assert sp_metadata.status_code == 200, describe(sp_metadata)
+        # Both instances serve the same SP (the shared issuer and the shared keys folder).
+        assert requests.get(a.url("/sso/acme/saml/metadata"), timeout=HTTP_TIMEOUT).content == sp_metadata.content
+        sp_entity_id = idp.trust_sp(sp_metadata.content)
+
+        # SP-initiated: the response to A's request, with the browser's login cookie, replayed at B.
+        at_a = SamlBrowser(a, "acme", accept=JSON_ACCEPT)
+        answer = at_a.to_idp(idp)
+        login_cookie = at_a.cookie(LOGIN_COOKIE)
+        # The shared issuer is https, so the cookie is Secure; these loopback requests are plain
+        # http: the test carries it by hand, as the browser would over https.
+        at_a.put_cookie(LOGIN_COOKIE, login_cookie, path="/sso/acme/saml")
+        accepted = at_a.post_acs(answer.saml_response)
+        assert accepted.status_code == 303, describe(accepted)
+        at_b = SamlBrowser(b, "acme", accept=JSON_ACCEPT)
+        at_b.put_cookie(LOGIN_COOKIE, login_cookie, path="/sso/acme/saml")
+        replayed = at_b.post_acs(answer.saml_response)
+        assert_oauth_error(replayed, "access_denied", status=403)
+        assert at_b.session_info().status_code == 401, "the replay at B opened a session"
+
+        # IdP-initiated: the same unsolicited assertion at A, then at B.
+        unsolicited = idp.unsolicited(sp_entity_id)
+        first = SamlBrowser(a, "acme", accept=JSON_ACCEPT).post_acs(unsolicited)
+        assert first.status_code == 303, describe(first)
+        again = SamlBrowser(b, "acme", accept=JSON_ACCEPT).post_acs(unsolicited)
+        assert_oauth_error(again, "access_denied", status=403)
+
+        reasons = [str(r.get("reason")) for r in audit_export(a, "--tenant", "acme") if r.get("action") == "signin.failed"]
+        assert len(reasons) == 2 and all(": Replay: " in reason for reason in reasons), reasons
+    finally:
+        idp.stop()

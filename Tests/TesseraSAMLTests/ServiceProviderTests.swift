@@ -99,3 +99,22 @@ final class SAMLTimeTests: XCTestCase {
         }
     }
 }
+
+final class Base64TextTests: XCTestCase {
+    func testEveryLengthRoundTripsWithAndWithoutLineBreaks() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 1...70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let encoded = Data(bytes).base64EncodedString()
+            XCTAssertEqual(Base64Text.decode(encoded), Data(bytes), "\(length)")
+            let wrapped = Data(bytes).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+            XCTAssertEqual(Base64Text.decode(" " + wrapped + "\n"), Data(bytes), "\(length) wrapped")
+        }
+    }
+
+    func testAnythingButPaddedStandardBase64IsRefused() {
+        for text in ["", "   ", "QUJD!", "QUJ", "QQ", "QQ=", "Q===", "QQ==QUJD", "QU=D", "QUJD-_", "QUJDRA==\u{0}", "QUJD\tRA==x"] {
+            XCTAssertNil(Base64Text.decode(text), text.debugDescription)
+        }
+    }
+}
