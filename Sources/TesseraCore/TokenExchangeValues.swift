@@ -155,3 +155,30 @@ public enum RefreshRotation: Sendable, Equatable {
     /// Unknown, expired, or of a revoked family: nothing was written.
     case inactive
 }
+
+/// A person's sign-in token from the tenant's own IdP, used as an RFC 8693 subject token: an
+/// `id_token` from its OpenID Provider or a `saml2` assertion from its SAML IdP. Implemented by
+/// the sign-in module, which holds those IdPs; the token service only asks.
+public protocol ExternalSubjectVerifier: Sendable {
+    func verify(_ token: String, type: TokenTypeIdentifier, tenant: TenantID, now: Date) async throws(ExternalSubjectRefusal) -> ExternalSubject
+}
+
+/// Who an IdP token names, normalized (`oidc|…`, `saml|…`), and until when it may be relied on.
+public struct ExternalSubject: Sendable, Equatable {
+    public let issuer: String
+    public let subject: String
+    public let expiresAt: Date
+
+    public init(issuer: String, subject: String, expiresAt: Date) {
+        self.issuer = issuer
+        self.subject = subject
+        self.expiresAt = expiresAt
+    }
+}
+
+public enum ExternalSubjectRefusal: Error, Sendable, Equatable {
+    /// Not acceptable; the reason names the check, never the token's content.
+    case invalid(String)
+    /// The IdP or the store could not be reached: 503, not a refusal.
+    case unavailable(String)
+}

@@ -26,7 +26,8 @@ public struct Broker: Sendable {
     public init(
         settings: BrokerSettings, store base: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
         throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: DPoPNonceSource? = nil,
-        revocationTiming: RevocationFeed.Timing = RevocationFeed.Timing(), logger: Logger = Logger(label: "tessera.revocations")
+        revocationTiming: RevocationFeed.Timing = RevocationFeed.Timing(), logger: Logger = Logger(label: "tessera.revocations"),
+        externalSubjects: (any ExternalSubjectVerifier)? = nil
     ) {
         self.settings = settings
         revocationFeed = RevocationFeed(
@@ -41,7 +42,8 @@ public struct Broker: Sendable {
         accessTokens = AccessTokenVerifier(keyRing: keyRing, issuer: settings.issuer, revocations: revocationFeed)
         let policies = ExchangePolicySource(store: store.policies)
         let exchangeTokens = ExchangeTokenVerifier(
-            accessTokens: accessTokens, workload: WorkloadTokenVerifier(), trustedIssuers: store.workloadIssuers, issuer: settings.issuer)
+            accessTokens: accessTokens, workload: WorkloadTokenVerifier(), trustedIssuers: store.workloadIssuers, issuer: settings.issuer,
+            external: externalSubjects)
         tokenEndpoint = TokenEndpoint(
             settings: settings, store: store, authenticator: authenticator,
             handlers: [

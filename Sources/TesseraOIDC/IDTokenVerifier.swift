@@ -18,12 +18,14 @@ public struct VerifiedIDToken: Sendable {
 public struct IDTokenExpectations: Sendable {
     public let issuer: String
     public let clientID: String
-    public let nonce: String
+    /// Nil when the token was not asked for by this broker (an RFC 8693 subject token): then a
+    /// nonce is neither required nor compared.
+    public let nonce: String?
     /// The access token of the same response, for `at_hash`.
     public let accessToken: String?
     public let now: Date
 
-    public init(issuer: String, clientID: String, nonce: String, accessToken: String?, now: Date) {
+    public init(issuer: String, clientID: String, nonce: String?, accessToken: String?, now: Date) {
         self.issuer = issuer
         self.clientID = clientID
         self.nonce = nonce
@@ -146,8 +148,9 @@ struct IDTokenIssuedAtPolicy: IDTokenPolicy {
 /// §3.1.3.7 item 11: `nonce` equals the one this browser's login sent; compared in constant time.
 struct IDTokenNoncePolicy: IDTokenPolicy {
     func check(_ claims: [String: JSONValue], header: JWSHeader, _ expecting: IDTokenExpectations) -> IDTokenPolicyResult {
+        guard let expected = expecting.nonce else { return .meets }
         guard let nonce = claims["nonce"]?.stringValue else { return .fails("IDTokenNonce: nonce missing") }
-        return Secrets.constantTimeEquals(Array(nonce.utf8), Array(expecting.nonce.utf8)) ? .meets : .fails("IDTokenNonce: nonce differs")
+        return Secrets.constantTimeEquals(Array(nonce.utf8), Array(expected.utf8)) ? .meets : .fails("IDTokenNonce: nonce differs")
     }
 }
 

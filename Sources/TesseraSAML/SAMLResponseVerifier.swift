@@ -1,6 +1,7 @@
 public import Foundation
 import CXMLSec
 public import TesseraCore
+import TesseraJOSE
 
 /// The tenant's trust in one IdP, ready for verification: its entityID, the keys of its metadata
 /// certificates (built once), and what the tenant requires of signatures.
@@ -54,6 +55,8 @@ public struct VerifiedAssertion: Sendable, Equatable {
     public let inResponseTo: String?
     /// The assertion ID must stay single-use until then (it cannot be accepted afterwards).
     public let replayUntil: Date
+    /// The end of the assertion's own validity (confirmation and conditions), without skew.
+    public let validUntil: Date
     /// The IdP's bound on the session, when it sets one.
     public let sessionNotOnOrAfter: Date?
 }
@@ -162,11 +165,68 @@ public struct SAMLResponseVerifier: Sendable {
             throw SAMLRefusal(.signature, "the assertion is not signed")
         }
 
+        return try checkAssertion(
+            assertion, id: assertionID, response: response, recipients: [serviceProvider.acsURL], idp: idp,
+            browser: BrowserBinding(pendingRequestID: pendingRequestID, allowUnsolicited: allowUnsolicited), now: now)
+    }
+
+    /// An assertion on its own, base64url (RFC 8693 §3 `saml2` subject token): the ACS's checks
+    /// but the browser binding — signed by the IdP on the assertion itself, issuer, audience (this
+    /// tenant's SP), validity, a bearer confirmation for one of `recipients`. Replay is the
+    /// caller's, as for the ACS.
+    public func verifyAssertion(encodedAssertion: String, idp: IdPTrust, recipients: [String], now: Date) throws(SAMLRefusal)
+        -> VerifiedAssertion
+    {
+        do {
+            try XMLSecurity.ready()
+        } catch {
+            throw SAMLRefusal(.xml, "the XML security library is unavailable")
+        }
+        guard encodedAssertion.utf8.count <= Self.maximumEncodedSize else { throw SAMLRefusal(.size, "the assertion is too large") }
+        guard let decoded = Base64URL.decode(encodedAssertion) else { throw SAMLRefusal(.form, "the assertion is not base64url") }
+        let tree: XMLTree
+        do {
+            tree = try XMLTree(parsing: decoded)
+        } catch .doctype {
+            throw SAMLRefusal(.doctype, "a DOCTYPE is not allowed in a SAML message")
+        } catch {
+            throw SAMLRefusal(.xml, "the assertion is not well-formed XML")
+        }
+        guard let assertion = tree.root, assertion.is("Assertion", in: Namespace.assertion) else {
+            throw SAMLRefusal(.xml, "the token is not a saml:Assertion")
+        }
+        guard assertion.descendants(where: { $0.namespace == Namespace.assertion && $0.localName.hasSuffix("Assertion") }).isEmpty else {
+            throw SAMLRefusal(.assertionCount, "the token must be exactly one assertion")
+        }
+        guard assertion.attribute("Version") == "2.0", let assertionID = assertion.attribute("ID"), !assertionID.isEmpty,
+            assertionID.utf8.count <= 256
+        else { throw SAMLRefusal(.xml, "the assertion has no ID or is not SAML 2.0") }
+        guard registerIDs(below: assertion, including: true, in: tree) else { throw SAMLRefusal(.signature, "the message has duplicate IDs") }
+        let signatures = assertion.children("Signature", in: Namespace.dsig)
+        guard signatures.count == 1, let signature = signatures.first else {
+            throw SAMLRefusal(.signature, "the assertion must carry one signature")
+        }
+        try verifySignature(signature, covering: assertion, tree: tree, idp: idp)
+        return try checkAssertion(assertion, id: assertionID, response: nil, recipients: recipients, idp: idp, browser: nil, now: now)
+    }
+
+    /// The browser side of an ACS response: the request this browser is waiting for, and whether
+    /// the tenant takes unsolicited responses.
+    struct BrowserBinding {
+        let pendingRequestID: String?
+        let allowUnsolicited: Bool
+    }
+
+    /// The checks after the signatures, on the verified assertion node only.
+    private func checkAssertion(
+        _ assertion: XMLElement, id assertionID: String, response: XMLElement?, recipients: [String], idp: IdPTrust,
+        browser: BrowserBinding?, now: Date
+    ) throws(SAMLRefusal) -> VerifiedAssertion {
         // Issuer.
         guard let issuer = assertion.child("Issuer", in: Namespace.assertion), Self.isEntity(issuer), issuer.text == idp.entityID else {
             throw SAMLRefusal(.issuer, "the assertion's issuer is not the tenant's identity provider")
         }
-        if let responseIssuer = response.child("Issuer", in: Namespace.assertion) {
+        if let responseIssuer = response?.child("Issuer", in: Namespace.assertion) {
             guard Self.isEntity(responseIssuer), responseIssuer.text == idp.entityID else {
                 throw SAMLRefusal(.issuer, "the response's issuer is not the tenant's identity provider")
             }
@@ -200,7 +260,7 @@ public struct SAMLResponseVerifier: Sendable {
         var confirmed: (data: XMLElement, until: Date)?
         for confirmation in subject.children("SubjectConfirmation", in: Namespace.assertion) where confirmation.attribute("Method") == Self.bearer {
             guard let data = confirmation.child("SubjectConfirmationData", in: Namespace.assertion),
-                data.attribute("Recipient") == serviceProvider.acsURL, data.attribute("NotBefore") == nil,
+                data.attribute("Recipient").map(recipients.contains) == true, data.attribute("NotBefore") == nil,
                 let until = try Self.time(data, "NotOnOrAfter", .subjectConfirmation), until > now.addingTimeInterval(-clockSkew)
             else { continue }
             confirmed = (data, until)
@@ -216,13 +276,14 @@ public struct SAMLResponseVerifier: Sendable {
 
         // InResponseTo: the pending request of this browser, or an unsolicited response the tenant allows.
         let answered = confirmed.data.attribute("InResponseTo")
-        let responseAnswered = response.attribute("InResponseTo")
-        if answered != nil || responseAnswered != nil {
-            guard let pendingRequestID, answered == pendingRequestID, responseAnswered == nil || responseAnswered == pendingRequestID else {
-                throw SAMLRefusal(.inResponseTo, "the response does not answer a request of this browser")
+        let responseAnswered = response?.attribute("InResponseTo")
+        if let browser {
+            if answered != nil || responseAnswered != nil {
+                guard let pending = browser.pendingRequestID, answered == pending, responseAnswered == nil || responseAnswered == pending
+                else { throw SAMLRefusal(.inResponseTo, "the response does not answer a request of this browser") }
+            } else if !browser.allowUnsolicited {
+                throw SAMLRefusal(.unsolicited, "unsolicited responses are not accepted for this tenant")
             }
-        } else if !allowUnsolicited {
-            throw SAMLRefusal(.unsolicited, "unsolicited responses are not accepted for this tenant")
         }
 
         guard !assertion.children("AuthnStatement", in: Namespace.assertion).isEmpty else {
@@ -235,7 +296,8 @@ public struct SAMLResponseVerifier: Sendable {
 
         return VerifiedAssertion(
             assertionID: assertionID, claims: try Self.claims(subject: subject, assertion: assertion),
-            inResponseTo: answered ?? responseAnswered, replayUntil: horizon.addingTimeInterval(clockSkew), sessionNotOnOrAfter: sessionEnd)
+            inResponseTo: answered ?? responseAnswered, replayUntil: horizon.addingTimeInterval(clockSkew), validUntil: horizon,
+            sessionNotOnOrAfter: sessionEnd)
     }
 
     // MARK: - Signatures

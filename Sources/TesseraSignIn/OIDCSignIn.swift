@@ -141,7 +141,7 @@ public final class OIDCSignIn: Sendable {
         return JWKS(keys: [key.publicJWK]).json
     }
 
-    private func relyingParty(_ tenant: TenantID) async throws(OAuthError) -> (UpstreamProvider, OIDCRelyingParty) {
+    func relyingParty(_ tenant: TenantID) async throws(OAuthError) -> (UpstreamProvider, OIDCRelyingParty) {
         let config: OIDCProviderConfig?
         do {
             config = try await store.oidcProviders.get(tenant: tenant)
@@ -174,5 +174,77 @@ public final class OIDCSignIn: Sendable {
         case .unavailable(let why): .unavailable(reason: why, retryAfter: 5)
         case .discovery(let why): .unavailable(reason: "provider configuration: \(why)", retryAfter: 30)
         }
+    }
+}
+
+extension OIDCSignIn {
+    /// An `id_token` subject token (RFC 8693): issued by the tenant's OpenID Provider to the
+    /// broker's client there (`aud`), verified as at the callback but without a nonce (no browser
+    /// asked for it).
+    public func subjectIdentity(idToken token: String, tenant: TenantID, now: Date) async throws(ExternalSubjectRefusal)
+        -> (NormalizedIdentity, ExternalSubject)
+    {
+        let provider: UpstreamProvider
+        do {
+            (provider, _) = try await relyingParty(tenant)
+        } catch {
+            throw error.code == .temporarilyUnavailable ? .unavailable(error.reason) : .invalid("no usable OpenID Provider for the tenant")
+        }
+        let config = provider.config
+        let verified: VerifiedIDToken
+        do {
+            verified = try await IDTokenVerifier().verify(
+                token, provider: provider,
+                expecting: IDTokenExpectations(issuer: config.issuer, clientID: config.clientID, nonce: nil, accessToken: nil, now: now))
+        } catch {
+            switch error {
+            case .unavailable(let why), .discovery(let why): throw .unavailable(why)
+            case .untrusted(let why), .codeRefused(let why): throw .invalid(why)
+            }
+        }
+        guard let expiry = verified.claims["exp"]?.doubleValue else { throw .invalid("IDTokenExpiry: exp missing") }
+        let identity: NormalizedIdentity
+        do {
+            identity = try OIDCClaimsMapper(provider: config).identity(from: verified.claims)
+        } catch {
+            throw .invalid("Claims: \(error.reason)")
+        }
+        return (identity, ExternalSubject(issuer: config.issuer, subject: identity.subject, expiresAt: Date(timeIntervalSince1970: expiry)))
+    }
+}
+
+/// The tenant's own IdPs as the source of `id_token` and `saml2` subject tokens for token
+/// exchange. A user disabled in the tenant is refused, as at sign-in.
+public struct SignInSubjectTokens: ExternalSubjectVerifier {
+    let oidc: OIDCSignIn
+    let saml: SAMLSignIn
+    let users: any UserStore
+    let tokenEndpoint: String
+
+    public init(oidc: OIDCSignIn, saml: SAMLSignIn, users: any UserStore, tokenEndpoint: String) {
+        self.oidc = oidc
+        self.saml = saml
+        self.users = users
+        self.tokenEndpoint = tokenEndpoint
+    }
+
+    public func verify(_ token: String, type: TokenTypeIdentifier, tenant: TenantID, now: Date) async throws(ExternalSubjectRefusal)
+        -> ExternalSubject
+    {
+        let identity: NormalizedIdentity
+        let subject: ExternalSubject
+        switch type {
+        case .idToken: (identity, subject) = try await oidc.subjectIdentity(idToken: token, tenant: tenant, now: now)
+        case .saml2: (identity, subject) = try await saml.subjectIdentity(assertion: token, tenant: tenant, tokenEndpoint: tokenEndpoint, now: now)
+        default: throw .invalid("not a sign-in token type")
+        }
+        let user: User?
+        do {
+            user = try await users.get(tenant: tenant, subject: identity.subject)
+        } catch {
+            throw .unavailable("user read failed: \(error)")
+        }
+        guard user?.isDisabled != true else { throw .invalid("UserEnabled: the user is disabled in the tenant") }
+        return subject
     }
 }

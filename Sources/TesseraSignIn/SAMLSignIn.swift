@@ -27,7 +27,7 @@ public final class SAMLSignIn: Sendable {
     private let sealer: CookieSealer
     public let service: SignInService
     private let brokerIssuer: String
-    private let clockSkew: TimeInterval
+    let clockSkew: TimeInterval
     private let providers = Mutex<[String: ParsedProvider]>([:])
     private let material = Mutex<ServiceProviderMaterial?>(nil)
 
@@ -143,7 +143,7 @@ public final class SAMLSignIn: Sendable {
 
     // MARK: -
 
-    private func consume(_ namespace: String, _ id: String, until: Date, now: Date) async throws(OAuthError) -> Bool {
+    func consume(_ namespace: String, _ id: String, until: Date, now: Date) async throws(OAuthError) -> Bool {
         do {
             return try await store.replay.consume(namespace: namespace, id: id, expiresAt: until, now: now)
         } catch {
@@ -152,7 +152,7 @@ public final class SAMLSignIn: Sendable {
     }
 
     /// The tenant's IdP with its metadata parsed once per stored version.
-    private func provider(_ tenant: TenantID) async throws(OAuthError) -> ParsedProvider {
+    func provider(_ tenant: TenantID) async throws(OAuthError) -> ParsedProvider {
         let record: SAMLProviderRecord?
         do {
             record = try await store.samlProviders.get(tenant: tenant)
@@ -237,5 +237,45 @@ struct PendingSAMLSignIn: Sendable, Equatable {
             let returnTo = json["r"]?.stringValue.flatMap(ReturnTo.init), let expiry = json["e"]?.doubleValue
         else { return nil }
         self.init(tenantID: tenant, requestID: id, returnTo: returnTo, expiresAt: Date(timeIntervalSince1970: expiry))
+    }
+}
+
+extension SAMLSignIn {
+    /// A `saml2` subject token (RFC 8693): an assertion of the tenant's IdP, checked as at the
+    /// ACS but for the browser binding; its bearer confirmation may name the ACS or the token
+    /// endpoint. Single use, shared with the ACS: an assertion that opened a session cannot also
+    /// be exchanged, nor the other way round.
+    public func subjectIdentity(
+        assertion token: String, tenant: TenantID, tokenEndpoint: String, now: Date
+    ) async throws(ExternalSubjectRefusal) -> (NormalizedIdentity, ExternalSubject) {
+        let provider: ParsedProvider
+        do {
+            provider = try await self.provider(tenant)
+        } catch {
+            throw error.code == .temporarilyUnavailable ? .unavailable(error.reason) : .invalid("no usable SAML IdP for the tenant")
+        }
+        let config = provider.record.config
+        let verifier = SAMLResponseVerifier(serviceProvider: endpoints(tenant), decryptionKey: nil, clockSkew: clockSkew)
+        let verified: VerifiedAssertion
+        do {
+            verified = try verifier.verifyAssertion(
+                encodedAssertion: token, idp: provider.trust, recipients: [endpoints(tenant).acsURL, tokenEndpoint], now: now)
+        } catch {
+            throw .invalid(error.description)
+        }
+        let firstUse: Bool
+        do {
+            firstUse = try await consume("saml_assertion", "\(config.id)|\(verified.assertionID)", until: verified.replayUntil, now: now)
+        } catch {
+            throw .unavailable(error.reason)
+        }
+        guard firstUse else { throw .invalid("Replay: this assertion was already used") }
+        let identity: NormalizedIdentity
+        do {
+            identity = try SAMLClaimsMapper(provider: config).identity(from: verified.claims)
+        } catch {
+            throw .invalid("Claims: \(error.reason)")
+        }
+        return (identity, ExternalSubject(issuer: config.entityID, subject: identity.subject, expiresAt: verified.validUntil))
     }
 }

@@ -54,16 +54,6 @@ struct Serve: AsyncParsableCommand {
             logger.notice("signing keys are sealed with TESSERA_KEK")
         }
         let nonces = config.dpopNonce ? DPoPNonceSource(key: try directory.dpopNonceKey()) : nil
-        let broker = Broker(
-            settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces,
-            logger: LogSetup.logger(label: "tessera.revocations", level: config.logLevel))
-        // Every revocation in the log before the first request; should this read fail, tokens
-        // verify as unavailable (503) until the feed's service has read it.
-        do {
-            try await broker.revocationFeed.refresh()
-        } catch {
-            logger.error("the revocation log could not be read at start", metadata: ["error": "\(error)"])
-        }
         let transport = AsyncHTTPOIDCTransport()
         let sealer = CookieSealer(key: try directory.cookieKey())
         let signInService = SignInService(store: store, settings: SessionSettings(secureCookies: config.issuer.hasPrefix("https:")))
@@ -73,6 +63,18 @@ struct Serve: AsyncParsableCommand {
         let samlSignIn = SAMLSignIn(
             store: store, keys: KeyDirectorySAMLKeys(directory: directory), sealer: sealer, service: signInService,
             brokerIssuer: config.settings.issuer)
+        let broker = Broker(
+            settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces,
+            logger: LogSetup.logger(label: "tessera.revocations", level: config.logLevel),
+            externalSubjects: SignInSubjectTokens(
+                oidc: signIn, saml: samlSignIn, users: store.users, tokenEndpoint: config.settings.tokenEndpoint))
+        // Every revocation in the log before the first request; should this read fail, tokens
+        // verify as unavailable (503) until the feed's service has read it.
+        do {
+            try await broker.revocationFeed.refresh()
+        } catch {
+            logger.error("the revocation log could not be read at start", metadata: ["error": "\(error)"])
+        }
         let metadataRefresh = SAMLMetadataRefreshService(
             source: SAMLMetadataSource(store: store, transport: transport), clock: SystemWallClock(),
             logger: LogSetup.logger(label: "tessera.saml", level: config.logLevel))

@@ -10,8 +10,10 @@ public struct VerifiedExchangeToken: Sendable {
     public let issuer: String
     public let subject: String
     public let subjectType: GrantDecision.SubjectType
-    /// What the token lets its holder have: its `scope` claim, or a workload issuer's scopes.
-    public let heldScopes: ScopeSet
+    /// What the token lets its holder have: its `scope` claim, or a workload issuer's scopes;
+    /// nil for a person's IdP token (`id_token`, `saml2`), which carries no scopes: then the
+    /// client's registration and the policy alone bound the result.
+    public let heldScopes: ScopeSet?
     public let expiresAt: Date
     /// Set for tokens this broker issued: the parent in the lineage.
     public let jti: String?
@@ -22,7 +24,7 @@ public struct VerifiedExchangeToken: Sendable {
     public let jkt: String?
 
     fileprivate init(
-        type: TokenTypeIdentifier, issuer: String, subject: String, subjectType: GrantDecision.SubjectType, heldScopes: ScopeSet,
+        type: TokenTypeIdentifier, issuer: String, subject: String, subjectType: GrantDecision.SubjectType, heldScopes: ScopeSet?,
         expiresAt: Date, jti: String?, act: JSONValue?, mayAct: JSONValue?, jkt: String?
     ) {
         self.type = type
@@ -43,7 +45,8 @@ public struct VerifiedExchangeToken: Sendable {
 ///   client enabled), of the caller's tenant;
 /// - `jwt`: from an issuer the caller's tenant trusts (`WorkloadTokenVerifier`); the trust rule is
 ///   looked up in the caller's tenant only, so a token can never cross tenants.
-/// `id_token` and `saml2` subjects need the OIDC and SAML sign-in and are refused until then.
+/// - `id_token`, `saml2`: a person's token from the tenant's own OpenID Provider or SAML IdP,
+///   verified by the sign-in module (`ExternalSubjectVerifier`); subjects only, never actors.
 ///
 /// Every failure is `invalid_request` (RFC 8693 §2.2.2) with a generic public text.
 public struct ExchangeTokenVerifier: Sendable {
@@ -52,15 +55,19 @@ public struct ExchangeTokenVerifier: Sendable {
     private let accessTokens: AccessTokenVerifier
     private let workload: WorkloadTokenVerifier
     private let trustedIssuers: any WorkloadIssuerStore
+    private let external: (any ExternalSubjectVerifier)?
     /// This broker's issuer: the `iss` of its own tokens.
     public let issuer: String
 
-    public init(accessTokens: AccessTokenVerifier, workload: WorkloadTokenVerifier, trustedIssuers: any WorkloadIssuerStore, issuer: String)
-    {
+    public init(
+        accessTokens: AccessTokenVerifier, workload: WorkloadTokenVerifier, trustedIssuers: any WorkloadIssuerStore, issuer: String,
+        external: (any ExternalSubjectVerifier)? = nil
+    ) {
         self.accessTokens = accessTokens
         self.workload = workload
         self.trustedIssuers = trustedIssuers
         self.issuer = issuer
+        self.external = external
     }
 
     public func verify(
@@ -123,7 +130,20 @@ public struct ExchangeTokenVerifier: Sendable {
                 expiresAt: verified.expiresAt, jti: nil, act: verified.claims["act"], mayAct: verified.claims["may_act"],
                 jkt: verified.claims["cnf"]?["jkt"]?.stringValue)
         case .idToken, .saml2:
-            throw refuse("\(type.shortName) subject tokens need the tenant's sign-in integration, not available yet")
+            guard role == .subject else { throw refuse("a person's \(type.shortName) cannot be an actor token") }
+            guard let external else { throw refuse("\(type.shortName) subject tokens are not enabled on this server") }
+            let verified: ExternalSubject
+            do throws(ExternalSubjectRefusal) {
+                verified = try await external.verify(token, type: type, tenant: tenant, now: now)
+            } catch {
+                switch error {
+                case .invalid(let why): throw refuse("\(type.shortName) \(why)")
+                case .unavailable(let why): throw .unavailable(reason: "\(type.shortName) verification: \(why)")
+                }
+            }
+            return VerifiedExchangeToken(
+                type: type, issuer: verified.issuer, subject: verified.subject, subjectType: .user, heldScopes: nil,
+                expiresAt: verified.expiresAt, jti: nil, act: nil, mayAct: nil, jkt: nil)
         case .refreshToken:
             throw refuse("a refresh token is not exchanged; use grant_type=refresh_token")
         }

@@ -115,7 +115,7 @@ public struct TokenExchangeGrant: GrantHandler {
 
         // 5. Narrowing against the subject and the client's registration.
         if let requested = requestedScopes {
-            let beyondSubject = subject.heldScopes.uncovered(requested)
+            let beyondSubject = subject.heldScopes?.uncovered(requested) ?? []
             guard beyondSubject.isEmpty else {
                 throw .invalidScope(reason: "not covered by the subject token's scopes: \(ScopeSet(beyondSubject))")
             }
@@ -124,7 +124,9 @@ public struct TokenExchangeGrant: GrantHandler {
                 throw .invalidScope(reason: "not covered by the client's registration: \(ScopeSet(beyondClient))")
             }
         }
-        let defaultScopes = ScopeSet(subject.heldScopes.scopes.filter { held in client.scopes.scopes.contains { $0.covers(held) } })
+        let defaultScopes =
+            subject.heldScopes.map { held in ScopeSet(held.scopes.filter { scope in client.scopes.scopes.contains { $0.covers(scope) } }) }
+            ?? client.scopes
 
         // 6. Policy.
         let facts = ExchangeFacts(
