@@ -31,7 +31,8 @@ public struct WorkloadIssuer: Sendable, Hashable, Codable {
     public let tenantID: TenantID
     /// Compared exactly with the token's `iss`.
     public let issuer: String
-    /// The issuer's public JWKS as JSON text.
+    /// The issuer's keys as stored: its public JWKS as JSON text, or `{"jwks_uri": URL}` for keys
+    /// fetched (and refreshed) from the issuer (`keySource` reads it).
     public let jwks: String
     /// The token's `aud` must contain this value.
     public let audience: String
@@ -56,6 +57,37 @@ public struct WorkloadIssuer: Sendable, Hashable, Codable {
         self.claimConditions = claimConditions
         self.scopes = scopes
         self.createdAt = createdAt
+    }
+
+    /// Where the verification keys come from.
+    public enum KeySource: Sendable, Equatable {
+        /// A JWKS given when the issuer was trusted.
+        case inline(String)
+        /// The issuer's `jwks_uri` (given, or found by discovery), fetched and cached.
+        case remote(URL)
+    }
+
+    public var keySource: KeySource {
+        if let data = jwks.data(using: .utf8), jwks.hasPrefix("{\"jwks_uri\""),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object.count == 1,
+            let text = object["jwks_uri"] as? String, let url = URL(string: text)
+        {
+            return .remote(url)
+        }
+        return .inline(jwks)
+    }
+
+    /// The stored form of a remote key source.
+    public static func remoteJWKS(_ url: URL) -> String {
+        let escaped = url.absoluteString.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "{\"jwks_uri\":\"\(escaped)\"}"
+    }
+
+    /// The same rule with `jwks` as its keys (a fetched remote JWKS, for the verifier).
+    public func with(jwks text: String) -> WorkloadIssuer {
+        WorkloadIssuer(
+            id: id, tenantID: tenantID, issuer: issuer, jwks: text, audience: audience, subjectPatterns: subjectPatterns,
+            claimConditions: claimConditions, scopes: scopes, createdAt: createdAt)
     }
 }
 

@@ -27,7 +27,7 @@ public struct Broker: Sendable {
         settings: BrokerSettings, store base: any TesseraStore, keyRing: KeyRing, clock: any WallClock = SystemWallClock(),
         throttle: AuthFailureThrottle = AuthFailureThrottle(), dpopNonces: DPoPNonceSource? = nil,
         revocationTiming: RevocationFeed.Timing = RevocationFeed.Timing(), logger: Logger = Logger(label: "tessera.revocations"),
-        externalSubjects: (any ExternalSubjectVerifier)? = nil
+        externalSubjects: (any ExternalSubjectVerifier)? = nil, jwksFetcher: (any JWKSFetcher)? = nil
     ) {
         self.settings = settings
         revocationFeed = RevocationFeed(
@@ -43,7 +43,7 @@ public struct Broker: Sendable {
         let policies = ExchangePolicySource(store: store.policies)
         let exchangeTokens = ExchangeTokenVerifier(
             accessTokens: accessTokens, workload: WorkloadTokenVerifier(), trustedIssuers: store.workloadIssuers, issuer: settings.issuer,
-            external: externalSubjects)
+            external: externalSubjects, remoteKeys: jwksFetcher.map { RemoteJWKS(fetcher: $0) })
         tokenEndpoint = TokenEndpoint(
             settings: settings, store: store, authenticator: authenticator,
             handlers: [

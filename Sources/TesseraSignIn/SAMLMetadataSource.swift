@@ -23,12 +23,8 @@ public final class SAMLMetadataSource: Sendable {
 
     /// A URL source must be https, or http on a loopback host (tests and local IdPs only).
     public static func checkedURL(_ text: String) -> URL? {
-        guard let url = URL(string: text), let host = url.host?.lowercased(), !host.isEmpty, url.user == nil else { return nil }
-        switch url.scheme?.lowercased() {
-        case "https": return url
-        case "http": return ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) ? url : nil
-        default: return nil
-        }
+        guard let url = URL(string: text), url.user == nil, DiscoveryDocument.isAcceptable(url) else { return nil }
+        return url
     }
 
     public enum FetchError: Error, CustomStringConvertible {

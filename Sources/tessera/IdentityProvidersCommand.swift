@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import TesseraCore
+import TesseraHTTP
+import TesseraOIDC
 import TesseraJOSE
 import TesseraStore
 
@@ -15,7 +17,10 @@ struct IdentityProviders: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Tenant id.") var tenant: String
         @Option(help: "The issuer, compared exactly with the token's iss.") var issuer: String
-        @Option(help: "The issuer's public JWKS file.") var jwks: String
+        @Option(
+            help:
+                "The issuer's public JWKS: a file (kept as is), or an https URL (fetched and refreshed). Default: the jwks_uri of the issuer's discovery document."
+        ) var jwks: String?
         @Option(help: "The token's aud must contain this value.") var audience: String
         @Option(help: "Glob the token's sub must match (repeatable; '*' matches any run of characters).") var subject: [String] = []
         @Option(help: "NAME=GLOB: a claim that must be a string matching the glob (repeatable).") var claim: [String] = []
@@ -27,17 +32,7 @@ struct IdentityProviders: AsyncParsableCommand {
                 issuer.utf8.count <= 512
             else { throw ValidationError("--issuer must be an http(s) URL") }
             guard !audience.isEmpty, audience.utf8.count <= 512 else { throw ValidationError("--audience must not be empty") }
-            guard let data = FileManager.default.contents(atPath: jwks), data.count <= 64 * 1024 else {
-                throw ValidationError("cannot read \(jwks) (at most 64 KiB)")
-            }
-            let jwksText: String
-            do {
-                let parsed = try JWKS(json: try StrictJSON.parse(Array(data)))
-                guard !parsed.keys.isEmpty else { throw ValidationError("the JWKS has no usable key") }
-                jwksText = String(decoding: StrictJSON.serialize(parsed.json), as: UTF8.self)
-            } catch let error as JOSEError {
-                throw ValidationError("the JWKS is not acceptable: \(error)")
-            }
+            let jwksText = try await Self.keySource(jwks, issuer: issuer)
             for pattern in subject where Glob(pattern) == nil { throw ValidationError("--subject pattern empty or too long") }
             var conditions: [String: String] = [:]
             for item in claim {
@@ -76,6 +71,67 @@ struct IdentityProviders: AsyncParsableCommand {
                 json: global.json, object: ["id": trust.id, "tenant": tenant, "issuer": issuer, "kind": "workload"],
                 text: "trusted \(issuer) for \(tenant) as \(trust.id)")
         }
+
+        /// The stored key source: an inline JWKS from a file, or a remote `jwks_uri` (given, or
+        /// found by OpenID discovery at the issuer), fetched once now to prove it serves keys.
+        static func keySource(_ jwks: String?, issuer: String) async throws -> String {
+            if let jwks, !(jwks.lowercased().hasPrefix("https://") || jwks.lowercased().hasPrefix("http://")) {
+                guard let data = FileManager.default.contents(atPath: jwks), data.count <= 64 * 1024 else {
+                    throw ValidationError("cannot read \(jwks) (at most 64 KiB)")
+                }
+                do {
+                    let parsed = try JWKS(json: try StrictJSON.parse(Array(data)))
+                    guard !parsed.keys.isEmpty else { throw ValidationError("the JWKS has no usable key") }
+                    return String(decoding: StrictJSON.serialize(parsed.json), as: UTF8.self)
+                } catch let error as JOSEError {
+                    throw ValidationError("the JWKS is not acceptable: \(error)")
+                }
+            }
+            let transport = AsyncHTTPOIDCTransport()
+            do {
+                let source = try await remoteKeySource(jwks, issuer: issuer, transport: transport)
+                await transport.shutdown()
+                return source
+            } catch {
+                await transport.shutdown()
+                throw error
+            }
+        }
+
+        static func remoteKeySource(_ jwks: String?, issuer: String, transport: AsyncHTTPOIDCTransport) async throws -> String {
+            let url: URL
+            if let jwks {
+                guard let given = URL(string: jwks), DiscoveryDocument.isAcceptable(given) else {
+                    throw ValidationError("--jwks URL must be https (http only on a loopback host)")
+                }
+                url = given
+            } else {
+                guard let discovery = URL(string: issuer.hasSuffix("/") ? issuer + ".well-known/openid-configuration" : issuer + "/.well-known/openid-configuration"),
+                    DiscoveryDocument.isAcceptable(discovery)
+                else { throw ValidationError("without --jwks, the issuer must be https (http only on loopback) to discover its keys") }
+                let response: UpstreamResponse
+                do {
+                    response = try await transport.get(discovery, accept: "application/json", headers: [])
+                } catch {
+                    throw ValidationError("discovery at the issuer failed: \(error)")
+                }
+                guard response.status == 200, let document = try? StrictJSON.parse(response.body),
+                    document["issuer"]?.stringValue == issuer, let text = document["jwks_uri"]?.stringValue, let found = URL(string: text),
+                    DiscoveryDocument.isAcceptable(found)
+                else { throw ValidationError("the issuer's discovery document is unusable (HTTP \(response.status); issuer must match, jwks_uri https)") }
+                url = found
+            }
+            do {
+                let body = try await UpstreamJWKSFetcher(transport: transport).fetch(url)
+                let parsed = try JWKS(json: try StrictJSON.parse(body))
+                guard !parsed.keys.isEmpty else { throw ValidationError("the JWKS at \(url.absoluteString) has no usable key") }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("the JWKS at \(url.absoluteString) cannot be used: \(error)")
+            }
+            return WorkloadIssuer.remoteJWKS(url)
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -85,10 +141,11 @@ struct IdentityProviders: AsyncParsableCommand {
 
         func run() async throws {
             let tenantID = try TenantArgument.parse(tenant)
-            let (issuers, oidc) = try await global.withStore { store in
+            let (issuers, oidc, saml) = try await global.withStore { store in
                 (
                     try await store.workloadIssuers.list(tenant: tenantID),
-                    try await store.oidcProviders.get(tenant: tenantID)
+                    try await store.oidcProviders.get(tenant: tenantID),
+                    try await store.samlProviders.get(tenant: tenantID)
                 )
             }
             var rows: [[String: Any]] = []
@@ -101,8 +158,25 @@ struct IdentityProviders: AsyncParsableCommand {
                 ])
                 lines.append("\(oidc.id)\toidc\t\(oidc.issuer)\t\(oidc.clientID)\t\(oidc.preset.rawValue)")
             }
-            for trust in issuers {
+            if let saml {
+                let config = saml.config
                 rows.append([
+                    "id": config.id, "kind": "saml", "tenant": config.tenantID.rawValue, "entity_id": config.entityID,
+                    "metadata_source": config.metadataSource, "metadata_fetched_at": Timestamps.format(saml.metadataFetchedAt),
+                    "preset": config.preset.rawValue, "signed": config.signedPart.rawValue, "allow_sha1": config.allowSHA1,
+                    "allow_idp_initiated": config.allowIdPInitiated, "trust_email": config.trustEmail, "group_roles": config.groupRoles,
+                    "return_to_prefixes": config.returnToPrefixes, "created_at": Timestamps.format(config.createdAt),
+                ])
+                lines.append("\(config.id)\tsaml\t\(config.entityID)\t\(config.preset.rawValue)\t\(config.signedPart.rawValue)")
+            }
+            for trust in issuers {
+                let keys: String
+                switch trust.keySource {
+                case .inline: keys = "inline"
+                case .remote(let url): keys = url.absoluteString
+                }
+                rows.append([
+                    "jwks": keys,
                     "id": trust.id, "kind": "workload", "tenant": trust.tenantID.rawValue, "issuer": trust.issuer,
                     "audience": trust.audience, "subjects": trust.subjectPatterns, "claims": trust.claimConditions,
                     "scope": trust.scopes.description, "created_at": Timestamps.format(trust.createdAt),

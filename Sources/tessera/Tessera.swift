@@ -67,7 +67,8 @@ struct Serve: AsyncParsableCommand {
             settings: config.settings, store: store, keyRing: keyRing, dpopNonces: nonces,
             logger: LogSetup.logger(label: "tessera.revocations", level: config.logLevel),
             externalSubjects: SignInSubjectTokens(
-                oidc: signIn, saml: samlSignIn, users: store.users, tokenEndpoint: config.settings.tokenEndpoint))
+                oidc: signIn, saml: samlSignIn, users: store.users, tokenEndpoint: config.settings.tokenEndpoint),
+            jwksFetcher: UpstreamJWKSFetcher(transport: transport))
         // Every revocation in the log before the first request; should this read fail, tokens
         // verify as unavailable (503) until the feed's service has read it.
         do {

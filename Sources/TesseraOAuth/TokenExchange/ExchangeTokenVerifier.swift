@@ -56,13 +56,15 @@ public struct ExchangeTokenVerifier: Sendable {
     private let workload: WorkloadTokenVerifier
     private let trustedIssuers: any WorkloadIssuerStore
     private let external: (any ExternalSubjectVerifier)?
+    private let remoteKeys: RemoteJWKS?
     /// This broker's issuer: the `iss` of its own tokens.
     public let issuer: String
 
     public init(
         accessTokens: AccessTokenVerifier, workload: WorkloadTokenVerifier, trustedIssuers: any WorkloadIssuerStore, issuer: String,
-        external: (any ExternalSubjectVerifier)? = nil
+        external: (any ExternalSubjectVerifier)? = nil, remoteKeys: RemoteJWKS? = nil
     ) {
+        self.remoteKeys = remoteKeys
         self.accessTokens = accessTokens
         self.workload = workload
         self.trustedIssuers = trustedIssuers
@@ -116,7 +118,18 @@ public struct ExchangeTokenVerifier: Sendable {
             } catch {
                 throw .unavailable(reason: "trusted issuer read failed: \(error)")
             }
-            guard let trust else { throw refuse("issuer not trusted by this tenant") }
+            guard var trust else { throw refuse("issuer not trusted by this tenant") }
+            if case .remote(let url) = trust.keySource {
+                guard let remoteKeys else { throw refuse("remote JWKS are not enabled on this server") }
+                do throws(RemoteJWKS.Failure) {
+                    trust = trust.with(jwks: try await remoteKeys.jwks(at: url, kid: WorkloadTokenVerifier.unverifiedKeyID(of: token), now: now))
+                } catch {
+                    switch error {
+                    case .unavailable(let why): throw .unavailable(reason: why, retryAfter: 5)
+                    case .unusable(let why): throw refuse(why)
+                    }
+                }
+            }
             let verified: VerifiedWorkloadToken
             do throws(WorkloadTokenVerifier.Failure) {
                 verified = try workload.verify(token, trust: trust, now: now)

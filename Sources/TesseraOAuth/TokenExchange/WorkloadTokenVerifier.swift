@@ -57,6 +57,11 @@ public final class WorkloadTokenVerifier: Sendable {
         return claims["iss"]?.stringValue
     }
 
+    /// The `kid` of a token's header before anything is verified: only to choose keys.
+    public static func unverifiedKeyID(of token: String) -> String? {
+        (try? CompactJWS(parsing: token, maxLength: maximumLength))?.header.kid
+    }
+
     public func verify(_ token: String, trust: WorkloadIssuer, now: Date) throws(Failure) -> VerifiedWorkloadToken {
         let jws: CompactJWS
         do {
