@@ -27,6 +27,10 @@ public protocol ClientStore: Sendable {
 public protocol TokenStore: Sendable {
     /// Records an issued access token together with its `token.issued` audit event.
     func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws
+    /// As `recordIssued`, and consumes `oneTime` (a DPoP proof's `jti`) in the same commit: one
+    /// durable write per grant instead of two. Throws `alreadyExists`, writing nothing, when the
+    /// value was used before and has not expired.
+    func recordIssued(_ token: IssuedToken, audit: AuditEvent, consuming oneTime: OneTimeValue, now: Date) async throws
     func get(jti: String) async throws -> IssuedToken?
     /// Revokes a token of `tenant` and every token exchanged from it, recursively, and logs each
     /// jti it revoked (`RevocationLog`, kind `token`, with the token's expiry).
@@ -35,6 +39,19 @@ public protocol TokenStore: Sendable {
     func isRevoked(jti: String) async throws -> Bool
     /// Forgets issued and revoked records whose tokens expired before `before`.
     func purgeExpired(before: Date) async throws -> Int
+}
+
+/// A value that may be used once until it expires (an entry of `ReplayStore`).
+public struct OneTimeValue: Sendable, Hashable {
+    public let namespace: String
+    public let id: String
+    public let expiresAt: Date
+
+    public init(namespace: String, id: String, expiresAt: Date) {
+        self.namespace = namespace
+        self.id = id
+        self.expiresAt = expiresAt
+    }
 }
 
 /// One-time values: client-assertion `jti`s, DPoP proof `jti`s, SAML assertion IDs, request IDs.

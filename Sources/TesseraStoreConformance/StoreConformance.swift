@@ -95,6 +95,7 @@ public struct StoreConformance: Sendable {
         ("samlProviderAddAppendsItsAuditEvent", { try await $0.samlProviderAddAppendsItsAuditEvent() }),
         ("samlProviderSecondForTenantIsAlreadyExists", { try await $0.samlProviderSecondForTenantIsAlreadyExists() }),
         ("samlProviderOfUnknownTenantIsNotFound", { try await $0.samlProviderOfUnknownTenantIsNotFound() }),
+        ("tokenRecordConsumingAOneTimeValueIsAllOrNothing", { try await $0.tokenRecordConsumingAOneTimeValueIsAllOrNothing() }),
         ("samlProviderSameEntityIDInTwoTenantsIsAllowed", { try await $0.samlProviderSameEntityIDInTwoTenantsIsAllowed() }),
         ("samlProviderGetIsTenantScoped", { try await $0.samlProviderGetIsTenantScoped() }),
         ("samlProviderListIsInCreationOrder", { try await $0.samlProviderListIsInCreationOrder() }),

@@ -37,6 +37,46 @@ extension StoreConformance {
         }
     }
 
+    /// A grant that consumes a one-time value records the token and uses the value up in one
+    /// commit; a second grant with the same value is `alreadyExists` and writes nothing at all
+    /// (no token, no audit record); once the value expired it can be used again.
+    public func tokenRecordConsumingAOneTimeValueIsAllOrNothing() async throws {
+        try await run { probe in
+            let value = OneTimeValue(namespace: "dpop", id: "jkt-1 proof-1", expiresAt: Fixtures.at(60))
+            let first = Fixtures.token("jti-1", tenant: Fixtures.acme)
+            let event = Fixtures.event("token.issued", tenant: Fixtures.acme, jti: first.jti)
+            try await probe.expectAudited(event, "record consuming a fresh value") {
+                try await probe.store.tokens.recordIssued(first, audit: event, consuming: value, now: Fixtures.at(0))
+            }
+            try probe.expectEqual(try await probe.store.tokens.get(jti: "jti-1"), first, "the token is recorded")
+            try await probe.expectNotAudited("value used twice") {
+                try await probe.expectError(.alreadyExists, "the same value again") {
+                    try await probe.store.tokens.recordIssued(
+                        Fixtures.token("jti-2", tenant: Fixtures.acme), audit: Fixtures.event("token.issued", tenant: Fixtures.acme),
+                        consuming: value, now: Fixtures.at(1))
+                }
+            }
+            try probe.expectEqual(try await probe.store.tokens.get(jti: "jti-2"), nil, "no token for the refused grant")
+            try probe.expectEqual(
+                try await probe.store.replay.consume(namespace: "dpop", id: "jkt-1 proof-1", expiresAt: Fixtures.at(60), now: Fixtures.at(2)),
+                false, "the value stays used")
+            // A refused grant leaves no trace: a value consumed in a failed commit is still free.
+            let other = OneTimeValue(namespace: "dpop", id: "jkt-1 proof-2", expiresAt: Fixtures.at(60))
+            try await probe.expectError(.alreadyExists, "a duplicate jti with a fresh value") {
+                try await probe.store.tokens.recordIssued(
+                    Fixtures.token("jti-1", tenant: Fixtures.acme), audit: Fixtures.event("token.issued", tenant: Fixtures.acme),
+                    consuming: other, now: Fixtures.at(3))
+            }
+            try probe.expectEqual(
+                try await probe.store.replay.consume(namespace: "dpop", id: "jkt-1 proof-2", expiresAt: Fixtures.at(60), now: Fixtures.at(4)),
+                true, "the value of a rolled-back grant is unused")
+            // After its expiry the value may be used again.
+            try await probe.store.tokens.recordIssued(
+                Fixtures.token("jti-3", tenant: Fixtures.acme), audit: Fixtures.event("token.issued", tenant: Fixtures.acme),
+                consuming: value, now: Fixtures.at(61))
+        }
+    }
+
     /// Revoking a root revokes its children and grandchildren, reports them, and nothing else.
     public func tokenRevokeRevokesDescendantsTwoLevelsDeep() async throws {
         try await run { probe in

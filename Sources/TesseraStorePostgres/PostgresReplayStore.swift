@@ -9,17 +9,21 @@ struct PostgresReplayStore: ReplayStore {
     /// expired; a returned row tells which.
     func consume(namespace: String, id: String, expiresAt: Date, now: Date) async throws -> Bool {
         let won = try await store.statement(
-            "replay.consume",
-            SQL(
-                """
-                INSERT INTO replay (namespace, id, expires_at) VALUES ($1, $2, $3)
-                ON CONFLICT (namespace, id) DO UPDATE SET expires_at = excluded.expires_at
-                WHERE replay.expires_at <= $4
-                RETURNING 1
-                """,
-                [.text(namespace), .text(id), .date(expiresAt), .date(now)])
+            "replay.consume", Self.consumeSQL(OneTimeValue(namespace: namespace, id: id, expiresAt: expiresAt), now: now)
         ) { _ in true }
         return won.count == 1
+    }
+
+    /// One row when `value` is used for the first time (or its earlier use expired), none otherwise.
+    static func consumeSQL(_ value: OneTimeValue, now: Date) -> SQL {
+        SQL(
+            """
+            INSERT INTO replay (namespace, id, expires_at) VALUES ($1, $2, $3)
+            ON CONFLICT (namespace, id) DO UPDATE SET expires_at = excluded.expires_at
+            WHERE replay.expires_at <= $4
+            RETURNING 1
+            """,
+            [.text(value.namespace), .text(value.id), .date(value.expiresAt), .date(now)])
     }
 
     func purgeExpired(before date: Date) async throws -> Int {

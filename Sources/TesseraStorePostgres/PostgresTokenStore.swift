@@ -21,6 +21,18 @@ struct PostgresTokenStore: TokenStore {
         }
     }
 
+    func recordIssued(_ token: IssuedToken, audit: AuditEvent, consuming oneTime: OneTimeValue, now: Date) async throws {
+        let values = try Self.insertValues(token)
+        let body = AuditChain.encode(audit)
+        try await store.write("token.record") { transaction in
+            let won = try await transaction.rows(PostgresReplayStore.consumeSQL(oneTime, now: now)) { _ in true }
+            guard won.count == 1 else { throw StoreError.alreadyExists }
+            try await Self.refuseRevokedParent(token.parentJTI, transaction)
+            try await transaction.rows(SQL(Self.insert, values))
+            _ = try await transaction.appendAudit(body: body)
+        }
+    }
+
     func get(jti: String) async throws -> IssuedToken? {
         try await store.statement("token.get", SQL("SELECT \(Self.columns) FROM issued_tokens WHERE jti = $1", [.text(jti)])) {
             row in

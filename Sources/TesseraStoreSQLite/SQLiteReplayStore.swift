@@ -8,15 +8,19 @@ struct SQLiteReplayStore: ReplayStore {
     /// conflict branch replaces an entry only when it has expired; `changes()` tells which.
     func consume(namespace: String, id: String, expiresAt: Date, now: Date) async throws -> Bool {
         try await store.write("replay.consume") { transaction in
-            let changed = try transaction.connection.run(
-                """
-                INSERT INTO replay (namespace, id, expires_at) VALUES (?1, ?2, ?3)
-                ON CONFLICT (namespace, id) DO UPDATE SET expires_at = excluded.expires_at
-                WHERE replay.expires_at <= ?4
-                """,
-                [.text(namespace), .text(id), .date(expiresAt), .date(now)])
-            return changed == 1
+            try Self.consume(OneTimeValue(namespace: namespace, id: id, expiresAt: expiresAt), now: now, transaction.connection)
         }
+    }
+
+    static let consumeSQL = """
+        INSERT INTO replay (namespace, id, expires_at) VALUES (?1, ?2, ?3)
+        ON CONFLICT (namespace, id) DO UPDATE SET expires_at = excluded.expires_at
+        WHERE replay.expires_at <= ?4
+        """
+
+    /// Inside a write: true on first use.
+    static func consume(_ value: OneTimeValue, now: Date, _ connection: SQLiteConnection) throws -> Bool {
+        try connection.run(consumeSQL, [.text(value.namespace), .text(value.id), .date(value.expiresAt), .date(now)]) == 1
     }
 
     func purgeExpired(before date: Date) async throws -> Int {

@@ -24,6 +24,17 @@ struct SQLiteTokenStore: TokenStore {
         }
     }
 
+    func recordIssued(_ token: IssuedToken, audit: AuditEvent, consuming oneTime: OneTimeValue, now: Date) async throws {
+        let values = try Self.insertValues(token)
+        let body = AuditChain.encode(audit)
+        try await store.write("token.record") { transaction in
+            guard try SQLiteReplayStore.consume(oneTime, now: now, transaction.connection) else { throw StoreError.alreadyExists }
+            try Self.refuseRevokedParent(token.parentJTI, transaction.connection)
+            try transaction.connection.run(Self.insert, values)
+            _ = try transaction.appendAudit(body: body)
+        }
+    }
+
     func get(jti: String) async throws -> IssuedToken? {
         try store.read { connection in
             try connection.queryOne(Self.select, [.text(jti)]) { row in

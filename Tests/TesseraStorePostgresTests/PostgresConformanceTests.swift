@@ -49,6 +49,7 @@ final class PostgresConformanceTests: XCTestCase {
         "samlProviderAddAppendsItsAuditEvent",
         "samlProviderSecondForTenantIsAlreadyExists",
         "samlProviderOfUnknownTenantIsNotFound",
+        "tokenRecordConsumingAOneTimeValueIsAllOrNothing",
         "samlProviderSameEntityIDInTwoTenantsIsAllowed",
         "samlProviderGetIsTenantScoped",
         "samlProviderListIsInCreationOrder",
@@ -134,6 +135,7 @@ final class PostgresConformanceTests: XCTestCase {
     func testSamlProviderAddAppendsItsAuditEvent() async throws { try await check() }
     func testSamlProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testSamlProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testTokenRecordConsumingAOneTimeValueIsAllOrNothing() async throws { try await check() }
     func testSamlProviderSameEntityIDInTwoTenantsIsAllowed() async throws { try await check() }
     func testSamlProviderGetIsTenantScoped() async throws { try await check() }
     func testSamlProviderListIsInCreationOrder() async throws { try await check() }

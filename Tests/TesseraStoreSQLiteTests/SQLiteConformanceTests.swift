@@ -57,6 +57,7 @@ final class SQLiteConformanceTests: XCTestCase {
         "samlProviderAddAppendsItsAuditEvent",
         "samlProviderSecondForTenantIsAlreadyExists",
         "samlProviderOfUnknownTenantIsNotFound",
+        "tokenRecordConsumingAOneTimeValueIsAllOrNothing",
         "samlProviderSameEntityIDInTwoTenantsIsAllowed",
         "samlProviderGetIsTenantScoped",
         "samlProviderListIsInCreationOrder",
@@ -141,6 +142,7 @@ final class SQLiteConformanceTests: XCTestCase {
     func testSamlProviderAddAppendsItsAuditEvent() async throws { try await check() }
     func testSamlProviderSecondForTenantIsAlreadyExists() async throws { try await check() }
     func testSamlProviderOfUnknownTenantIsNotFound() async throws { try await check() }
+    func testTokenRecordConsumingAOneTimeValueIsAllOrNothing() async throws { try await check() }
     func testSamlProviderSameEntityIDInTwoTenantsIsAllowed() async throws { try await check() }
     func testSamlProviderGetIsTenantScoped() async throws { try await check() }
     func testSamlProviderListIsInCreationOrder() async throws { try await check() }

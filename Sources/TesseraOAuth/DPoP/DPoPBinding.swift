@@ -3,12 +3,13 @@ public import TesseraCore
 public import TesseraJOSE
 public import TesseraStore
 
-/// The token endpoint's side of DPoP (RFC 9449 §5): verifies the request's proof, consumes its
-/// `jti` once in the replay store shared by every instance, asks for a server nonce when nonces
-/// are on (§8), and enforces a client's DPoP requirement.
+/// The token endpoint's side of DPoP (RFC 9449 §5): verifies the request's proof, asks for a
+/// server nonce when nonces are on (§8), and enforces a client's DPoP requirement. The proof's
+/// `jti` is consumed once in the replay store shared by every instance — by the token endpoint,
+/// in the same commit as the grant it proves (or alone, when the request is refused).
 ///
 /// Order: at most one `DPoP` header → no proof: refused if the client requires DPoP, else
-/// unbound → the proof verifier's policies (`DPoPProofVerifier`) → `jti` first use.
+/// unbound → the proof verifier's policies (`DPoPProofVerifier`).
 public struct DPoPBinding: Sendable {
     private let verifier: DPoPProofVerifier
     /// Nil when the endpoint does not require server nonces.
@@ -51,15 +52,28 @@ public struct DPoPBinding: Sendable {
                 throw Self.invalid(why)
             }
         }
+        return verified
+    }
+
+    /// The replay-store entry of a verified proof: consumed by the caller, in the grant's own
+    /// commit (`TokenStore.recordIssued(_:audit:consuming:now:)`) or alone (`consume`).
+    public func oneTimeUse(of proof: VerifiedDPoPProof) -> OneTimeValue {
+        proof.oneTimeUse(namespace: "dpop", iatWindow: verifier.iatWindow)
+    }
+
+    /// Consumes the proof's `jti` on its own (paths that do not record a plain access token:
+    /// refusals, refresh families).
+    public func consume(_ proof: VerifiedDPoPProof, now: Date) async throws(OAuthError) {
         let firstUse: Bool
         do {
-            firstUse = try await replay.consumeDPoPProof(verified, namespace: "dpop", iatWindow: verifier.iatWindow, now: now)
+            firstUse = try await replay.consumeDPoPProof(proof, namespace: "dpop", iatWindow: verifier.iatWindow, now: now)
         } catch {
             throw .unavailable(reason: "replay store: \(error)")
         }
-        guard firstUse else { throw Self.invalid("Replay: jti already used") }
-        return verified
+        guard firstUse else { throw Self.replayed }
     }
+
+    static let replayed = invalid("Replay: jti already used")
 
     static func invalid(_ reason: String) -> OAuthError {
         OAuthError(.invalidDPoPProof, "the DPoP proof is invalid", reason: "DPoP \(reason)")

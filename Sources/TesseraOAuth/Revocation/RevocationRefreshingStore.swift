@@ -51,6 +51,9 @@ struct RevocationRefreshingStore: TesseraStore {
         let feed: RevocationFeed
 
         func recordIssued(_ token: IssuedToken, audit: AuditEvent) async throws { try await base.recordIssued(token, audit: audit) }
+        func recordIssued(_ token: IssuedToken, audit: AuditEvent, consuming oneTime: OneTimeValue, now: Date) async throws {
+            try await base.recordIssued(token, audit: audit, consuming: oneTime, now: now)
+        }
         func get(jti: String) async throws -> IssuedToken? { try await base.get(jti: jti) }
         func isRevoked(jti: String) async throws -> Bool { try await base.isRevoked(jti: jti) }
         func purgeExpired(before date: Date) async throws -> Int { try await base.purgeExpired(before: date) }

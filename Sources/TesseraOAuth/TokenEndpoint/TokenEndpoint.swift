@@ -58,7 +58,7 @@ public struct TokenEndpoint: Sendable {
 
         // Phases 3–5: DPoP; the client may use this grant; the handler decides.
         let decision: GrantDecision
-        let proof: VerifiedDPoPProof?
+        var proof: VerifiedDPoPProof?
         do throws(OAuthError) {
             proof = try await dpop.confirm(
                 proofs: request.dpopProofs, client: client, method: "POST", url: settings.tokenEndpoint, now: now)
@@ -67,10 +67,24 @@ public struct TokenEndpoint: Sendable {
             }
             decision = try await handler.decide(
                 GrantContext(client: client, request: request, now: now, settings: settings, proof: proof))
+            // Refresh families consume the proof on its own; a plain token consumes it in its commit.
+            if let verified = proof, decision.refresh != nil { try await dpop.consume(verified, now: now) }
         } catch {
             guard error.code != .temporarilyUnavailable else { throw error }
+            var refusal = error
+            // A refused request still uses up its proof (a proof seen once is never good again);
+            // a replayed one is refused as such, whatever else was wrong.
+            if let verified = proof, error.code != .invalidDPoPProof {
+                do throws(OAuthError) {
+                    try await dpop.consume(verified, now: now)
+                } catch let replay where replay.code == .invalidDPoPProof {
+                    refusal = replay
+                } catch {
+                    throw error
+                }
+            }
             throw await audit.refusal(
-                error, action: "token.denied", tenant: client.tenantID.rawValue, clientID: client.clientID,
+                refusal, action: "token.denied", tenant: client.tenantID.rawValue, clientID: client.clientID,
                 requestedScopes: requestedScopes, traceID: request.traceID, now: now)
         }
 
@@ -108,7 +122,11 @@ public struct TokenEndpoint: Sendable {
         do {
             switch decision.refresh {
             case nil:
-                try await store.tokens.recordIssued(minted.record, audit: event)
+                if let proof {
+                    try await store.tokens.recordIssued(minted.record, audit: event, consuming: dpop.oneTimeUse(of: proof), now: now)
+                } else {
+                    try await store.tokens.recordIssued(minted.record, audit: event)
+                }
                 return nil
             case .startFamily(let lifetime, let facts):
                 let refreshToken = Secrets.randomToken()
@@ -146,6 +164,9 @@ public struct TokenEndpoint: Sendable {
             }
         } catch let error as OAuthError {
             throw error
+        } catch StoreError.alreadyExists where proof != nil && decision.refresh == nil {
+            throw await audit.refusal(
+                DPoPBinding.replayed, action: "token.denied", tenant: tenant, clientID: client, traceID: request.traceID, now: now)
         } catch StoreError.conflict(let why) {
             throw await audit.refusal(
                 .invalidRequest("the subject_token is no longer active", reason: "recording refused: \(why)"), action: "token.denied",
