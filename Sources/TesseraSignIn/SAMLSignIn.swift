@@ -60,7 +60,7 @@ public final class SAMLSignIn: Sendable {
 
     /// The SP metadata of the tenant (only for a tenant with a SAML IdP).
     public func metadata(tenant: TenantID) async throws(OAuthError) -> String {
-        let provider = try await provider(tenant)
+        let provider = try await provider(tenant, current: false)
         let material = try serviceProviderMaterial()
         return ServiceProviderMetadata.document(
             serviceProvider: endpoints(tenant), signing: material.signing, encryption: material.encryption,
@@ -152,7 +152,8 @@ public final class SAMLSignIn: Sendable {
     }
 
     /// The tenant's IdP with its metadata parsed once per stored version.
-    func provider(_ tenant: TenantID) async throws(OAuthError) -> ParsedProvider {
+    /// `current`: refuse metadata past its validUntil (everything but serving the SP's own metadata).
+    func provider(_ tenant: TenantID, current: Bool = true) async throws(OAuthError) -> ParsedProvider {
         let record: SAMLProviderRecord?
         do {
             record = try await store.samlProviders.get(tenant: tenant)
@@ -162,16 +163,27 @@ public final class SAMLSignIn: Sendable {
         guard let record else {
             throw OAuthError.invalidRequest("no SAML identity provider is configured for this tenant", reason: "Provider: none for the tenant")
         }
-        if let cached = providers.withLock({ $0[record.config.id] }), cached.record == record { return cached }
-        do {
-            let metadata = try IdPMetadata(xml: Array(record.metadata.utf8), now: Date.distantPast)
-            let trust = try IdPTrust(metadata: metadata, signedPart: record.config.signedPart, allowSHA1: record.config.allowSHA1)
-            let parsed = ParsedProvider(record: record, metadata: metadata, trust: trust)
+        let parsed: ParsedProvider
+        if let cached = providers.withLock({ $0[record.config.id] }), cached.record == record {
+            parsed = cached
+        } else {
+            do {
+                // validUntil is checked below, at every use, not only when first parsed.
+                let metadata = try IdPMetadata(xml: Array(record.metadata.utf8), now: Date.distantPast)
+                let trust = try IdPTrust(metadata: metadata, signedPart: record.config.signedPart, allowSHA1: record.config.allowSHA1)
+                parsed = ParsedProvider(record: record, metadata: metadata, trust: trust)
+            } catch {
+                throw OAuthError(.serverError, "the identity provider's stored metadata cannot be used", reason: "Metadata: \(error.reason)")
+            }
             providers.withLock { $0[record.config.id] = parsed }
-            return parsed
-        } catch {
-            throw OAuthError(.serverError, "the identity provider's stored metadata cannot be used", reason: "Metadata: \(error.reason)")
         }
+        // Expired metadata is not trusted (SAML metadata §2.3.1): its keys may have been withdrawn.
+        if current, let validUntil = parsed.metadata.validUntil, validUntil <= Date() {
+            throw OAuthError(
+                .accessDenied, "the identity provider's metadata has expired; refresh or re-import it",
+                reason: "Metadata: validUntil has passed")
+        }
+        return parsed
     }
 
     private func serviceProviderMaterial() throws(OAuthError) -> ServiceProviderMaterial {
