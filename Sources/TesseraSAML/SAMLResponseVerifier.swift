@@ -131,7 +131,7 @@ public struct SAMLResponseVerifier: Sendable {
         }
 
         // IDs: every element's `ID`, registered once; a duplicate refuses the whole message.
-        guard registerIDs(below: response, including: true, in: tree) else {
+        guard registerIDs(in: response, of: tree) else {
             throw SAMLRefusal(.signature, "the message has duplicate IDs")
         }
 
@@ -147,7 +147,7 @@ public struct SAMLResponseVerifier: Sendable {
         let assertion: XMLElement
         if holder.localName == "EncryptedAssertion" {
             assertion = try decrypt(holder, tree: tree)
-            guard registerIDs(below: assertion, including: true, in: tree) else {
+            guard registerIDs(in: assertion, of: tree) else {
                 throw SAMLRefusal(.signature, "the message has duplicate IDs")
             }
         } else {
@@ -201,7 +201,7 @@ public struct SAMLResponseVerifier: Sendable {
         guard assertion.attribute("Version") == "2.0", let assertionID = assertion.attribute("ID"), !assertionID.isEmpty,
             assertionID.utf8.count <= 256
         else { throw SAMLRefusal(.xml, "the assertion has no ID or is not SAML 2.0") }
-        guard registerIDs(below: assertion, including: true, in: tree) else { throw SAMLRefusal(.signature, "the message has duplicate IDs") }
+        guard registerIDs(in: assertion, of: tree) else { throw SAMLRefusal(.signature, "the message has duplicate IDs") }
         let signatures = assertion.children("Signature", in: Namespace.dsig)
         guard signatures.count == 1, let signature = signatures.first else {
             throw SAMLRefusal(.signature, "the assertion must carry one signature")
@@ -437,11 +437,10 @@ public struct SAMLResponseVerifier: Sendable {
 
     // MARK: - Reading
 
-    /// Registers every element's `ID` attribute with libxml2 (what `#id` references resolve
-    /// against); false on a duplicate.
-    private func registerIDs(below element: XMLElement, including: Bool, in tree: XMLTree) -> Bool {
-        var all = element.descendants { _ in true }
-        if including { all.insert(element, at: 0) }
+    /// Registers the `ID` attribute of `element` and of every element below it with libxml2 (what
+    /// `#id` references resolve against); false on a duplicate.
+    private func registerIDs(in element: XMLElement, of tree: XMLTree) -> Bool {
+        let all = [element] + element.descendants { _ in true }
         for candidate in all {
             guard let attribute = xmlHasNsProp(candidate.node, "ID", nil), let value = xmlGetNoNsProp(candidate.node, "ID") else { continue }
             defer { tessera_xml_free(value) }
